@@ -1,0 +1,89 @@
+"""Problem files as pytest collectors and samples as pytest items."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from .completions import SamplePlan
+from .executor import Outcome, SampleRunner
+from .problems import Problem, ProblemFileError, load_problem_file
+from .state import PLAN_KEY, group_of, sample_runner
+
+__all__ = ["ProblemFile", "SampleItem", "SampleFailed"]
+
+
+class SampleFailed(Exception):
+    """A sample's verdict was not ``passed``; carries the outcome for the report."""
+
+    def __init__(self, outcome: Outcome) -> None:
+        super().__init__(f"{outcome.verdict}: {outcome.message}")
+        self.outcome = outcome
+
+
+class ProblemFile(pytest.File):
+    """A file of problems; one item per problem and sample index, in file order."""
+
+    def collect(self) -> Iterator[SampleItem]:
+        plan: SamplePlan = self.config.stash[PLAN_KEY]
+        for problem in load_problem_file(self.path):
+            completions = plan.for_problem(problem)
+            if not completions:
+                item = SampleItem.from_parent(self, name=problem.task_id, problem=problem, index=-1, completion=None)
+                item.add_marker(pytest.mark.skip(reason=plan.skip_reason))
+                yield item
+            for index, completion in enumerate(completions):
+                yield SampleItem.from_parent(
+                    self, name=f"{problem.task_id}[{index}]", problem=problem, index=index, completion=completion
+                )
+
+    def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException], style: Any = None) -> str:  # type: ignore[override]
+        if isinstance(excinfo.value, ProblemFileError):
+            return str(excinfo.value)
+        return str(super().repr_failure(excinfo, style))
+
+
+class SampleItem(pytest.Item):
+    """One sample of one problem: passes when the problem's check passes on it."""
+
+    def __init__(self, *, problem: Problem, index: int, completion: str | None, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.problem = problem
+        self.index = index
+        self.completion = completion
+
+    def submit(self, runner: SampleRunner) -> None:
+        runner.submit(self.nodeid, self.problem, self.completion)
+
+    def runtest(self) -> None:
+        runner = sample_runner(self.config)
+        # Queue the rest of this problem's samples too: they run while pytest reports this one.
+        for item in group_of(self):
+            item.submit(runner)
+        self.submit(runner)
+        outcome = runner.result(self.nodeid)
+        self.user_properties.append(
+            (
+                "passk",
+                {
+                    "suite": self.problem.suite,
+                    "task_id": self.problem.task_id,
+                    "index": self.index,
+                    "verdict": outcome.verdict,
+                    "message": outcome.message,
+                    "seconds": round(outcome.seconds, 6),
+                },
+            )
+        )
+        if not outcome.passed:
+            raise SampleFailed(outcome)
+
+    def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException], style: Any = None) -> str:  # type: ignore[override]
+        if isinstance(excinfo.value, SampleFailed):
+            return str(excinfo.value)
+        return str(super().repr_failure(excinfo, style))
+
+    def reportinfo(self) -> tuple[Any, int, str]:
+        return self.path, 0, self.name

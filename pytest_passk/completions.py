@@ -1,0 +1,67 @@
+"""Where samples come from: reference solutions or a completions file.
+
+The completions format is that of OpenAI's evaluator: one JSON object a line,
+``{"task_id": ..., "completion": ...}``, several lines per task for n samples;
+a task's samples are numbered in file order. Model backends write the same
+format, so workers always read samples from a file the controller hands them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .problems import Problem, ProblemFileError, iter_jsonl
+
+__all__ = ["SamplePlan", "CompletionsFileError", "read_completions"]
+
+
+class CompletionsFileError(Exception):
+    """A completions file that can't be used; the message is one line."""
+
+
+@dataclass
+class SamplePlan:
+    """The completions to evaluate, per task id, in sample-index order.
+
+    ``None`` stands for a null or missing completion (a failed sample).
+    ``reason`` says why a task with no samples is skipped.
+    """
+
+    samples: dict[str, list[str | None]] = field(default_factory=dict)
+    reference: bool = False
+
+    @property
+    def skip_reason(self) -> str:
+        if self.reference:
+            return "no reference solution (evaluate samples with --passk-completions or --model)"
+        return "no completions for this problem"
+
+    def for_problem(self, problem: Problem) -> list[str | None]:
+        if self.reference:
+            return [] if problem.canonical_solution is None else [problem.canonical_solution]
+        return self.samples.get(problem.task_id, [])
+
+
+def read_completions(path: Path, known_task_ids: Collection[str] | None = None) -> SamplePlan:
+    """Read a completions file; with ``known_task_ids``, reject lines for unknown tasks."""
+    if not path.is_file():
+        raise CompletionsFileError(f"{path}: completions file not found")
+    samples: dict[str, list[str | None]] = {}
+    try:
+        for number, obj in iter_jsonl(path):
+            task_id = obj.get("task_id")
+            if not isinstance(task_id, str):
+                raise CompletionsFileError(f"{path}:{number}: missing or non-string task_id")
+            if known_task_ids is not None and task_id not in known_task_ids:
+                raise CompletionsFileError(f"{path}:{number}: unknown task_id {task_id!r} (no such problem collected)")
+            completion = obj.get("completion")
+            if completion is not None and not isinstance(completion, str):
+                raise CompletionsFileError(f"{path}:{number}: completion must be a string or null")
+            samples.setdefault(task_id, []).append(completion)
+    except ProblemFileError as exc:
+        raise CompletionsFileError(str(exc)) from None
+    if not samples:
+        raise CompletionsFileError(f"{path}: no completions in file")
+    return SamplePlan(samples)

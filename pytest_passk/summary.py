@@ -1,0 +1,125 @@
+"""Aggregate sample verdicts into per-suite pass@k figures, for the terminal and JSON."""
+
+from __future__ import annotations
+
+import json
+from collections import Counter, defaultdict
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Iterable
+
+from .estimator import pass_at_k
+
+__all__ = ["SampleRecord", "SuiteSummary", "summarize", "write_json", "format_summary"]
+
+VERDICTS = ("passed", "failed", "timeout", "crashed", "oom")
+
+
+@dataclass(frozen=True)
+class SampleRecord:
+    """One evaluated sample, as a worker reported it."""
+
+    suite: str
+    task_id: str
+    index: int
+    verdict: str
+    message: str
+    seconds: float
+
+    @classmethod
+    def from_properties(cls, properties: dict[str, Any]) -> SampleRecord:
+        return cls(
+            suite=str(properties["suite"]),
+            task_id=str(properties["task_id"]),
+            index=int(properties["index"]),
+            verdict=str(properties["verdict"]),
+            message=str(properties["message"]),
+            seconds=float(properties["seconds"]),
+        )
+
+
+@dataclass
+class ProblemResult:
+    task_id: str
+    n: int
+    c: int
+    pass_at_k: dict[str, float]
+
+
+@dataclass
+class SuiteSummary:
+    name: str
+    problems: int
+    n_min: int
+    n_max: int
+    pass_at_k: dict[str, float]
+    verdicts: dict[str, int]
+    per_problem: list[ProblemResult] = field(default_factory=list)
+
+    @property
+    def samples_label(self) -> str:
+        return str(self.n_min) if self.n_min == self.n_max else f"{self.n_min}-{self.n_max}"
+
+
+def summarize(records: Iterable[SampleRecord], ks: Iterable[int]) -> list[SuiteSummary]:
+    """pass@k per suite, averaged over its problems, for each ``k`` no problem has fewer samples than."""
+    by_suite: dict[str, dict[str, list[SampleRecord]]] = defaultdict(lambda: defaultdict(list))
+    for record in records:
+        by_suite[record.suite][record.task_id].append(record)
+    ks = sorted(set(ks))
+    summaries = []
+    for suite in sorted(by_suite):
+        problems = by_suite[suite]
+        counts = {tid: (len(rs), sum(r.verdict == "passed" for r in rs)) for tid, rs in problems.items()}
+        n_min = min(n for n, _ in counts.values())
+        usable = [k for k in ks if k <= n_min]
+        per_problem = [
+            ProblemResult(tid, n, c, {f"pass@{k}": pass_at_k(n, c, k) for k in usable})
+            for tid, (n, c) in sorted(counts.items(), key=lambda item: _task_order(item[0]))
+        ]
+        means = {
+            f"pass@{k}": sum(p.pass_at_k[f"pass@{k}"] for p in per_problem) / len(per_problem) for k in usable
+        }
+        verdicts = Counter(r.verdict for rs in problems.values() for r in rs)
+        summaries.append(
+            SuiteSummary(
+                name=suite,
+                problems=len(problems),
+                n_min=n_min,
+                n_max=max(n for n, _ in counts.values()),
+                pass_at_k=means,
+                verdicts={v: verdicts.get(v, 0) for v in (*VERDICTS, *sorted(set(verdicts) - set(VERDICTS)))},
+                per_problem=per_problem,
+            )
+        )
+    return summaries
+
+
+def _task_order(task_id: str) -> tuple[str, int, str]:
+    """HumanEval/2 before HumanEval/10."""
+    head, _, tail = task_id.rpartition("/")
+    return (head, int(tail), "") if tail.isdigit() else (task_id, -1, task_id)
+
+
+def format_summary(summaries: list[SuiteSummary]) -> list[str]:
+    lines = []
+    for s in summaries:
+        figures = "  ".join(f"{name} = {value * 100:.2f}%" for name, value in s.pass_at_k.items())
+        lines.append(f"{s.name}: {s.problems} problems, n = {s.samples_label} samples each: {figures}")
+        counted = ", ".join(f"{count} {verdict}" for verdict, count in s.verdicts.items() if count)
+        lines.append(f"    verdicts: {counted}")
+    return lines
+
+
+def write_json(path: Path, summaries: list[SuiteSummary], records: list[SampleRecord], run: dict[str, Any]) -> None:
+    document = {
+        "run": run,
+        "suites": [
+            {key: value for key, value in asdict(s).items() if key != "per_problem"}
+            | {"per_problem": [asdict(p) for p in s.per_problem]}
+            for s in summaries
+        ],
+        "samples": [asdict(r) for r in sorted(records, key=lambda r: (r.suite, _task_order(r.task_id), r.index))],
+    }
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(document, indent=1) + "\n", encoding="utf-8")
