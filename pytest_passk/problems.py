@@ -17,6 +17,7 @@ import importlib.resources
 import io
 import json
 import os
+import re
 import sys
 from dataclasses import dataclass
 from pathlib import Path, PurePath
@@ -147,11 +148,8 @@ def _string_constant(node: ast.AST, path: Path) -> str:
 
 
 def _last_function_name(prompt: str) -> str | None:
-    try:
-        tree = ast.parse(prompt)
-    except SyntaxError:
-        return None
-    names = [n.name for n in tree.body if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef))]
+    # A regex, not ast: a prompt may end in a signature with no body yet.
+    names = re.findall(r"^(?:async[ \t]+)?def[ \t]+(\w+)", prompt, flags=re.MULTILINE)
     return names[-1] if names else None
 
 

