@@ -39,10 +39,10 @@ class ProblemFile(pytest.File):
                     self, name=f"{problem.task_id}[{index}]", problem=problem, index=index, completion=completion
                 )
 
-    def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException], style: Any = None) -> str:  # type: ignore[override]
+    def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException]) -> str:  # type: ignore[override]
         if isinstance(excinfo.value, ProblemFileError):
             return str(excinfo.value)
-        return str(super().repr_failure(excinfo, style))
+        return str(super().repr_failure(excinfo))
 
 
 class SampleItem(pytest.Item):
@@ -80,7 +80,7 @@ class SampleItem(pytest.Item):
         if not outcome.passed:
             raise SampleFailed(outcome)
 
-    def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException], style: Any = None) -> str:  # type: ignore[override]
+    def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException], style: Any = None) -> str:
         if isinstance(excinfo.value, SampleFailed):
             return str(excinfo.value)
         return str(super().repr_failure(excinfo, style))

@@ -54,20 +54,31 @@ def sandbox_environment(passthrough: tuple[str, ...] = ()) -> dict[str, str]:
 
 
 class SampleRunner:
-    """Runs samples in the fork server; replies may arrive in any order."""
+    """Runs samples in the fork server; replies may arrive in any order.
 
-    def __init__(self, limits: Limits, passthrough_env: tuple[str, ...] = ()) -> None:
+    With ``deduplicate``, byte-identical completions of the same problem run once
+    and share the verdict: the program is the same, and with a fixed hash seed so
+    is its behaviour (short of reading the clock or an unseeded random source).
+    """
+
+    def __init__(self, limits: Limits, passthrough_env: tuple[str, ...] = (), parallel: int = 1,
+                 deduplicate: bool = True) -> None:
+        self.parallel = max(1, parallel)
+        self.deduplicate = deduplicate
         self.limits = {"timeout": float(limits.timeout), "memory": float(limits.memory)}
         self.env = sandbox_environment(passthrough_env)
         self.process: subprocess.Popen[bytes] | None = None
         self.defined: set[Hashable] = set()
-        self.pending: set[Hashable] = set()
-        self.done: dict[Hashable, Outcome] = {}
+        # sample key -> the execution that decides it; (problem, completion) -> execution
+        self.decided_by: dict[Hashable, int] = {}
+        self.executions: dict[Hashable, int] = {}
+        self.pending: set[int] = set()
+        self.done: dict[int, Outcome] = {}
 
     def _server(self) -> subprocess.Popen[bytes]:
         if self.process is None or self.process.poll() is not None:
             self.process = subprocess.Popen(
-                [sys.executable, "-s", str(Path(forkserver.__file__))],
+                [sys.executable, "-s", str(Path(forkserver.__file__)), str(self.parallel)],
                 stdin=subprocess.PIPE,
                 stdout=subprocess.PIPE,
                 stderr=subprocess.DEVNULL,
@@ -78,31 +89,41 @@ class SampleRunner:
         return self.process
 
     def submit(self, key: Hashable, problem: Problem, completion: str | None) -> None:
-        """Queue one sample; ``completion`` None is a failed sample (null in the file)."""
-        if key in self.pending or key in self.done:
+        """Queue one sample (once: later calls for the same key do nothing).
+        ``completion`` None is a failed sample (null in the file)."""
+        if key in self.decided_by:
             return
-        if completion is None:
-            self.done[key] = Outcome("failed", "no completion (null or missing in the samples)", 0.0)
-            return
+        problem_key = (problem.suite, problem.task_id)
+        identity: Hashable = (problem_key, completion) if self.deduplicate else (problem_key, completion, key)
+        execution = self.executions.get(identity)
+        if execution is None:
+            execution = self.executions[identity] = len(self.executions)
+            if completion is None:
+                self.done[execution] = Outcome("failed", "no completion (null or missing in the samples)", 0.0)
+            else:
+                self._send(execution, problem, problem_key, completion)
+        self.decided_by[key] = execution
+
+    def _send(self, execution: int, problem: Problem, problem_key: Hashable, completion: str) -> None:
         server = self._server()
         assert server.stdin is not None
-        problem_key = (problem.suite, problem.task_id)
         try:
             if problem_key not in self.defined:
                 forkserver.write_frame(server.stdin, ("problem", problem_key, problem.prompt, problem.test, problem.entry_point))
                 self.defined.add(problem_key)
-            forkserver.write_frame(server.stdin, ("sample", key, problem_key, completion, self.limits))
+            forkserver.write_frame(server.stdin, ("sample", execution, problem_key, completion, self.limits))
         except (BrokenPipeError, OSError):
             self._server_lost()
-            self.done[key] = Outcome("crashed", "sample runner died (harness error)", 0.0)
+            self.done[execution] = Outcome("crashed", "sample runner died (harness error)", 0.0)
             return
-        self.pending.add(key)
+        self.pending.add(execution)
 
     def result(self, key: Hashable) -> Outcome:
         """Block until ``key``'s verdict is in."""
-        while key not in self.done:
-            if key not in self.pending:
-                raise KeyError(f"sample {key!r} was never submitted")
+        execution = self.decided_by.get(key)
+        if execution is None:
+            raise KeyError(f"sample {key!r} was never submitted")
+        while execution not in self.done:
             server = self.process
             assert server is not None and server.stdout is not None
             try:
@@ -112,7 +133,7 @@ class SampleRunner:
                 continue
             self.pending.discard(sample_id)
             self.done[sample_id] = Outcome(verdict, message, seconds)
-        return self.done.pop(key)
+        return self.done[execution]
 
     def _server_lost(self) -> None:
         """The fork server died: whatever it held gets a harness verdict; the next submit restarts it."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import codecs
 import re
 from pathlib import Path
 from typing import Any
@@ -12,7 +13,10 @@ from . import __version__
 from .collect import ProblemFile, SampleItem
 from .completions import CompletionsFileError, SamplePlan, read_completions
 from .executor import Limits
-from .problems import ProblemFileError, discover_problem_files, is_problem_file, load_problem_file
+from .protocol import run_sample_protocol
+from .generation import ModelOptions
+from .problems import Problem, ProblemFileError, discover_problem_files, is_problem_file, load_problem_file
+from .sampling import CODEX_STOP_SEQUENCES, SamplingParams
 from .state import (
     GROUPS_KEY,
     PLAN_KEY,
@@ -48,7 +52,11 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     option("--passk-timeout", metavar="SECONDS", help="Wall-clock limit per sample. Default: 3.0")
     option("--passk-memory", metavar="SIZE", help="Address-space limit per sample, e.g. 4GiB, 512M. Default: 4GiB")
     option("--passk-k", metavar="K,K,...", help=f"The k of pass@k to report. Default: {DEFAULT_KS}")
+    option("--passk-no-dedup", ini_type="bool", action="store_true", default=None,
+           help="Execute every sample, also byte-identical completions of the same problem "
+           "(by default those run once and share the verdict)")
     option("--passk-json", metavar="PATH", ini_type=None, help="Write the summary and every sample's verdict as JSON")
+    add_model_options(group, option)
     option(
         "--passk-env",
         metavar="NAME",
@@ -57,6 +65,33 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         default=[],
         help="Pass this environment variable through to samples (repeatable); they get PATH, LANG, LC_ALL, TZ only",
     )
+
+
+def add_model_options(group: Any, option: Any) -> None:
+    group.addoption("--model", dest="passk_model", metavar="ID_OR_PATH",
+                    help="Sample completions from this transformers model (hub id or local directory)")
+    group.addoption("--samples", dest="passk_samples", metavar="N", type=int, default=None,
+                    help="Samples per problem with --model. Default: 1")
+    option("--passk-revision", ini_type=None, metavar="REV", help="Model revision (branch, tag or commit)")
+    option("--passk-dtype", metavar="DTYPE", help="auto (bf16 on a GPU that has it, else fp32), float32, bfloat16, float16. Default: auto")
+    option("--passk-device", metavar="DEVICE", help="auto (cuda if available, across all GPUs), cpu, cuda, cuda:1. Default: auto")
+    option("--passk-trust-remote-code", ini_type="bool", action="store_true", default=None,
+           help="Allow the model's own code from its repository to run")
+    option("--passk-temperature", metavar="T", help="Sampling temperature; 0 is greedy. Default: 0.8 with --samples > 1, else greedy")
+    option("--passk-top-p", metavar="P", help="Nucleus sampling. Default: 0.95")
+    option("--passk-max-new-tokens", metavar="N", help="Default: 512")
+    option("--passk-seed", metavar="SEED", help="Seed for sampling: the same command gives the same samples. Default: 0")
+    option("--passk-stop", metavar="TEXT", ini_type="linelist", action="append", default=None,
+           help="Stop sequence, with escapes like \\n (repeatable; replaces the default). "
+           "Default: the Codex paper's \\nclass \\ndef \\n# \\nif \\nprint")
+    option("--passk-batch-size", metavar="N", help="Sequences per generation batch. Default: 64 on GPU (halved on out-of-memory), 16 on CPU")
+    option("--passk-cache-dir", metavar="DIR", help="Where generated samples are cached. Default: .passk under the rootdir")
+    option("--passk-regenerate", ini_type=None, action="store_true", default=False,
+           help="Ignore cached samples and generate afresh")
+    option("--passk-save-completions", ini_type=None, metavar="PATH",
+           help="Also write the generated samples in the completions format")
+    option("--passk-chat", ini_type="bool", action="store_true", default=None,
+           help="Wrap prompts in the tokenizer's chat template; the completion is the code in the reply")
 
 
 def _setting(config: pytest.Config, name: str) -> Any:
@@ -94,12 +129,71 @@ def read_settings(config: pytest.Config) -> Settings:
         raise pytest.UsageError("--passk-timeout must be positive")
     completions = _setting(config, "passk_completions")
     json_report = config.getoption("passk_json")
+    model = config.getoption("passk_model")
+    samples = config.getoption("passk_samples")
+    if samples is not None and not model:
+        raise pytest.UsageError("--samples needs --model (a completions file has its own samples)")
+    if model and completions:
+        raise pytest.UsageError("--model and --passk-completions exclude each other")
+    cache_dir = _setting(config, "passk_cache_dir")
+    save = config.getoption("passk_save_completions")
     return Settings(
+        model=read_model_options(config, model) if model else None,
+        sampling=read_sampling(config, samples or 1),
+        cache_dir=Path(cache_dir).expanduser().resolve() if cache_dir else config.rootpath / ".passk",
+        regenerate=bool(config.getoption("passk_regenerate")),
+        save_completions=Path(save).expanduser().resolve() if save else None,
         limits=Limits(timeout=timeout, memory=parse_memory(_setting(config, "passk_memory") or "4GiB")),
         ks=parse_ks(_setting(config, "passk_k") or DEFAULT_KS),
         completions=Path(completions).expanduser().resolve() if completions else None,
         json_report=Path(json_report).expanduser().resolve() if json_report else None,
         env_passthrough=tuple(config.getoption("passk_env") or ()),
+        deduplicate=not _flag(config, "passk_no_dedup"),
+    )
+
+
+def _number(config: pytest.Config, name: str, kind: type, default: Any) -> Any:
+    text = _setting(config, name)
+    if text is None:
+        return default
+    try:
+        return kind(text)
+    except ValueError:
+        flag = "--" + name.replace("_", "-")
+        raise pytest.UsageError(f"{flag}: expected a number, got {text!r}") from None
+
+
+def _flag(config: pytest.Config, name: str) -> bool:
+    value = config.getoption(name)
+    return bool(config.getini(name)) if value is None else bool(value)
+
+
+def read_model_options(config: pytest.Config, model: str) -> ModelOptions:
+    return ModelOptions(
+        model=model,
+        revision=config.getoption("passk_revision"),
+        dtype=_setting(config, "passk_dtype") or "auto",
+        device=_setting(config, "passk_device") or "auto",
+        trust_remote_code=_flag(config, "passk_trust_remote_code"),
+        batch_size=_number(config, "passk_batch_size", int, None),
+    )
+
+
+def read_sampling(config: pytest.Config, samples: int) -> SamplingParams:
+    if samples < 1:
+        raise pytest.UsageError("--samples must be at least 1")
+    stop_values = config.getoption("passk_stop") or config.getini("passk_stop") or None
+    stop = (
+        tuple(codecs.decode(s, "unicode_escape") for s in stop_values) if stop_values else CODEX_STOP_SEQUENCES
+    )
+    return SamplingParams(
+        samples=samples,
+        temperature=_number(config, "passk_temperature", float, 0.8 if samples > 1 else 0.0),
+        top_p=_number(config, "passk_top_p", float, 0.95),
+        max_new_tokens=_number(config, "passk_max_new_tokens", int, 512),
+        seed=_number(config, "passk_seed", int, 0),
+        stop=stop,
+        chat=_flag(config, "passk_chat"),
     )
 
 
@@ -126,6 +220,9 @@ def pytest_sessionstart(session: pytest.Session) -> None:
         config.stash[PLAN_KEY] = read_completions(Path(samples_path)) if samples_path else SamplePlan(reference=True)
         return
     settings = config.stash[SETTINGS_KEY]
+    if settings.model is not None:
+        generate_samples(config, settings)
+        return
     if settings.completions is None:
         config.stash[PLAN_KEY] = SamplePlan(reference=True)
         config.stash[SAMPLES_PATH_KEY] = ""
@@ -138,15 +235,48 @@ def pytest_sessionstart(session: pytest.Session) -> None:
     config.stash[SAMPLES_PATH_KEY] = str(settings.completions)
 
 
-def known_task_ids(config: pytest.Config) -> set[str]:
-    """Task ids of the problems this run reaches; broken files are left to collection to report."""
-    task_ids: set[str] = set()
+def generate_samples(config: pytest.Config, settings: Settings) -> None:
+    """Sample every problem this run reaches from the model, once, here on the controller."""
+    assert settings.model is not None
+    problems = {p.task_id: p for p in reachable_problems(config)}
+    try:
+        from .generation import sample_problems
+        from .model import ModelLoadError
+    except ImportError as exc:
+        raise pytest.UsageError(f"--model needs torch and transformers: pip install 'pytest-passk[model]' ({exc})") from None
+    try:
+        report = sample_problems(
+            list(problems.values()),
+            settings.model,
+            settings.sampling,
+            settings.cache_dir,
+            regenerate=settings.regenerate,
+            quiet=config.getoption("verbose") < 0,
+        )
+    except ModelLoadError as exc:
+        raise pytest.UsageError(str(exc)) from None
+    config.stash[RESULTS_KEY].generation = report
+    config.stash[PLAN_KEY] = read_completions(report.samples_file)
+    config.stash[SAMPLES_PATH_KEY] = str(report.samples_file)
+    if settings.save_completions is not None:
+        settings.save_completions.parent.mkdir(parents=True, exist_ok=True)
+        settings.save_completions.write_bytes(report.samples_file.read_bytes())
+
+
+def reachable_problems(config: pytest.Config) -> list[Problem]:
+    """The problems this run reaches; broken files are left to collection to report."""
+    problems: list[Problem] = []
     for path in discover_problem_files(config.args, config.rootpath):
         try:
-            task_ids.update(p.task_id for p in load_problem_file(path))
+            problems.extend(load_problem_file(path))
         except ProblemFileError:
             continue
-    return task_ids
+    return problems
+
+
+def known_task_ids(config: pytest.Config) -> set[str]:
+    """Task ids of the problems this run reaches; broken files are left to collection to report."""
+    return {p.task_id for p in reachable_problems(config)}
 
 
 def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> ProblemFile | None:
@@ -166,6 +296,14 @@ def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config
             if isinstance(item, SampleItem) and item.index >= 0:
                 groups.setdefault((str(item.path), item.problem.task_id), []).append(item)
     config.stash[GROUPS_KEY] = groups
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> bool | None:
+    if isinstance(item, SampleItem):
+        run_sample_protocol(item, nextitem)
+        return True
+    return None
 
 
 class VerdictCollector:

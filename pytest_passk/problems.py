@@ -173,7 +173,9 @@ def load_handwritten(path: Path) -> list[Problem]:
     fields: dict[str, str] = {}
     dropped: set[int] = set()
     for node in tree.body:
-        target = node.targets[0] if isinstance(node, ast.Assign) and len(node.targets) == 1 else None
+        if not isinstance(node, ast.Assign) or len(node.targets) != 1:
+            continue
+        target = node.targets[0]
         if isinstance(target, ast.Name) and target.id in {"PROMPT", "CANONICAL_SOLUTION", "TASK_ID", "ENTRY_POINT"}:
             fields[target.id] = _string_constant(node.value, path)
             dropped.update(range(node.lineno, (node.end_lineno or node.lineno) + 1))

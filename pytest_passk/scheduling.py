@@ -19,7 +19,7 @@ def problem_scope(nodeid: str) -> str:
     return nodeid
 
 
-class ProblemScheduling(LoadScopeScheduling):
+class ProblemScheduling(LoadScopeScheduling):  # type: ignore[misc]
     """Load balancing in units of one problem, so that a worker can start all of a
     problem's samples at once and run them while pytest reports the first ones."""
 

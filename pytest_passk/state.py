@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -10,6 +11,8 @@ import pytest
 
 from .completions import SamplePlan
 from .executor import Limits, SampleRunner
+from .generation import GenerationReport, ModelOptions
+from .sampling import SamplingParams
 from .summary import SampleRecord, SuiteSummary
 
 if TYPE_CHECKING:
@@ -27,6 +30,12 @@ class Settings:
     completions: Path | None
     json_report: Path | None
     env_passthrough: tuple[str, ...]
+    deduplicate: bool = True
+    model: ModelOptions | None = None
+    sampling: SamplingParams = field(default_factory=SamplingParams)
+    cache_dir: Path = Path(".passk")
+    regenerate: bool = False
+    save_completions: Path | None = None
 
 
 @dataclass
@@ -35,6 +44,7 @@ class Results:
 
     records: list[SampleRecord] = field(default_factory=list)
     summaries: list[SuiteSummary] = field(default_factory=list)
+    generation: GenerationReport | None = None
 
 
 SETTINGS_KEY = pytest.StashKey[Settings]()
@@ -51,7 +61,10 @@ def sample_runner(config: pytest.Config) -> SampleRunner:
     """This process's runner, started on first use."""
     if RUNNER_KEY not in config.stash:
         settings = config.stash[SETTINGS_KEY]
-        config.stash[RUNNER_KEY] = SampleRunner(settings.limits, settings.env_passthrough)
+        # Each process that runs samples gets its share of the cores for them.
+        workers = int(getattr(config, "workerinput", {}).get("workercount", 1))
+        parallel = max(1, (os.cpu_count() or 1) // workers)
+        config.stash[RUNNER_KEY] = SampleRunner(settings.limits, settings.env_passthrough, parallel, settings.deduplicate)
     return config.stash[RUNNER_KEY]
 
 

@@ -1,0 +1,107 @@
+"""The controller's model step: sample what the cache lacks, then write the samples file workers read."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from .cache import SampleCache, cache_key
+from .problems import Problem
+from .sampling import GeneratedSample, SamplingParams
+
+__all__ = ["ModelOptions", "GenerationReport", "sample_problems"]
+
+
+@dataclass(frozen=True)
+class ModelOptions:
+    model: str
+    revision: str | None
+    dtype: str
+    device: str
+    trust_remote_code: bool
+    batch_size: int | None
+
+
+@dataclass
+class GenerationReport:
+    samples_file: Path
+    generated: int
+    cached: int
+    tokens: int
+    seconds: float
+    model_identity: dict[str, Any]
+
+
+def sample_problems(
+    problems: Sequence[Problem],
+    options: ModelOptions,
+    params: SamplingParams,
+    cache_dir: Path,
+    *,
+    regenerate: bool = False,
+    quiet: bool = False,
+) -> GenerationReport:
+    """Make sure ``params.samples`` samples exist for every problem and write them,
+    in the completions format with log-probabilities, to a file under ``cache_dir``."""
+    from tqdm import tqdm
+
+    from .model import Job, TransformersSampler
+
+    sampler = TransformersSampler(
+        options.model,
+        revision=options.revision,
+        dtype=options.dtype,
+        device=options.device,
+        trust_remote_code=options.trust_remote_code,
+        batch_size=options.batch_size,
+    )
+    identity = sampler.identity()
+    cache = SampleCache(cache_dir / "samples")
+    # Greedy decoding gives one answer: draw it once and repeat it n times.
+    wanted = 1 if params.greedy else params.samples
+    keys: dict[str, str] = {}
+    jobs: list[Job] = []
+    cached = 0
+    for problem in problems:
+        key = cache_key(identity, params.identity(), sampler.prompt_text(problem.prompt, params))
+        keys[problem.task_id] = key
+        if regenerate:
+            cache.store(key, [])
+        have = len(cache.load(key))
+        cached += min(have, wanted)
+        if have < wanted:
+            jobs.append(Job(key, problem.prompt, wanted - have))
+    total = sum(job.count for job in jobs)
+    started = time.perf_counter()
+    with tqdm(total=total, unit="sample", desc=f"sampling {options.model}", disable=quiet or total == 0,
+              dynamic_ncols=True) as progress:
+
+        def keep(batch: list[tuple[Job, GeneratedSample]]) -> None:
+            by_key: dict[str, list[dict[str, Any]]] = defaultdict(list)
+            for job, sample in batch:
+                by_key[job.key].append(sample.to_json(""))
+            for key, samples in by_key.items():
+                cache.extend(key, samples)
+            progress.update(len(batch))
+            rate = sampler.generated_tokens / max(time.perf_counter() - started, 1e-9)
+            progress.set_postfix_str(f"{rate:.0f} tok/s")
+
+        sampler.sample(jobs, params, keep)
+    seconds = time.perf_counter() - started
+    lines = []
+    for problem in problems:
+        samples = cache.load(keys[problem.task_id])[:wanted]
+        if params.greedy:
+            samples = samples * params.samples
+        for sample in samples:
+            lines.append(json.dumps({**sample, "task_id": problem.task_id}, ensure_ascii=False))
+    text = "\n".join(lines) + "\n"
+    samples_file = cache_dir / "runs" / f"{cache_key(text)}.jsonl"
+    samples_file.parent.mkdir(parents=True, exist_ok=True)
+    samples_file.write_text(text, encoding="utf-8")
+    return GenerationReport(samples_file, total, cached, sampler.generated_tokens, seconds, identity)

@@ -1,0 +1,224 @@
+"""Sampling completions from a transformers causal LM, batched, on the controller.
+
+torch and transformers are imported here only, and this module is imported only
+when ``--model`` is given: evaluating a completions file needs neither.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from transformers import AutoModelForCausalLM, AutoTokenizer, StoppingCriteria, StoppingCriteriaList
+
+from .sampling import GeneratedSample, SamplingParams, extract_code, truncate_at_stop
+
+__all__ = ["ModelLoadError", "TransformersSampler", "Job"]
+
+WEIGHT_SUFFIXES = (".safetensors", ".bin", ".pt", ".pth", ".gguf", ".msgpack", ".h5")
+TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "vocab.json", "merges.txt", "tokenizer.model",
+                   "special_tokens_map.json", "chat_template.jinja")
+CHAT_INSTRUCTION = "Complete the following Python function. Reply with the whole function in one ```python block.\n\n"
+
+
+class ModelLoadError(Exception):
+    """The model or tokenizer can't be loaded; the message is one line."""
+
+
+@dataclass(frozen=True)
+class Job:
+    """One prompt to sample ``count`` more completions for."""
+
+    key: str
+    prompt: str
+    count: int
+
+
+def _digest_files(directory: Path, names: Callable[[Path], bool]) -> str:
+    digest = hashlib.sha256()
+    for path in sorted(p for p in directory.rglob("*") if p.is_file() and names(p)):
+        digest.update(str(path.relative_to(directory)).encode())
+        with path.open("rb") as handle:
+            for block in iter(lambda: handle.read(1 << 20), b""):
+                digest.update(block)
+    return digest.hexdigest()
+
+
+class TokenLogprobs:
+    """Captures, at each step of ``generate``, the log-probability the model (not
+    the temperature/top-p warped distribution) gave the token just chosen, and
+    stops each sequence as soon as its completion contains a stop sequence."""
+
+    def __init__(self, prompt_length: int, batch_size: int, tokenizer: Any, stop: tuple[str, ...],
+                 device: torch.device) -> None:
+        self.prompt_length = prompt_length
+        self.tokenizer = tokenizer
+        self.stop = stop
+        self.tail_tokens = max((len(s) for s in stop), default=0) + 2
+        self.pending: torch.Tensor | None = None
+        self.sums = torch.zeros(batch_size, dtype=torch.float64, device=device)
+        self.counts = torch.zeros(batch_size, dtype=torch.long, device=device)
+        self.done = torch.zeros(batch_size, dtype=torch.bool, device=device)
+
+    def forward_hook(self, module: Any, args: Any, output: Any) -> None:
+        logits = output.logits if hasattr(output, "logits") else output[0]
+        self.pending = torch.log_softmax(logits[:, -1, :].float(), dim=-1)
+
+    def criterion(self, input_ids: torch.Tensor, scores: Any, **kwargs: Any) -> torch.Tensor:
+        chosen = input_ids[:, -1]
+        live = ~self.done
+        if self.pending is not None:
+            logprob = self.pending.gather(1, chosen[:, None]).squeeze(1).double()
+            self.sums += torch.where(live, logprob, torch.zeros_like(logprob))
+        self.counts += live.long()
+        if self.stop:
+            generated = input_ids[:, self.prompt_length :]
+            for row in torch.nonzero(live).flatten().tolist():
+                tail = generated[row, -self.tail_tokens :]
+                text = self.tokenizer.decode(tail, skip_special_tokens=True)
+                if any(s in text for s in self.stop):
+                    self.done[row] = True
+        return self.done.clone()
+
+
+class _Criterion(StoppingCriteria):
+    def __init__(self, monitor: TokenLogprobs) -> None:
+        self.monitor = monitor
+
+    def __call__(self, input_ids: torch.LongTensor, scores: Any, **kwargs: Any) -> torch.BoolTensor:
+        return self.monitor.criterion(input_ids, scores, **kwargs)  # type: ignore[return-value]
+
+
+def resolve_device(device: str) -> str:
+    if device == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    return device
+
+
+def resolve_dtype(dtype: str, device: str) -> torch.dtype:
+    if dtype == "auto":
+        if device.startswith("cuda") and torch.cuda.is_available() and torch.cuda.is_bf16_supported():
+            return torch.bfloat16
+        return torch.float32
+    try:
+        return {"float32": torch.float32, "fp32": torch.float32, "bfloat16": torch.bfloat16, "bf16": torch.bfloat16,
+                "float16": torch.float16, "fp16": torch.float16}[dtype]
+    except KeyError:
+        raise ModelLoadError(f"--passk-dtype: unknown dtype {dtype!r} (auto, float32, bfloat16, float16)") from None
+
+
+class TransformersSampler:
+    """Loads ``model`` with ``from_pretrained`` and samples completions in batches."""
+
+    def __init__(self, model: str, *, revision: str | None = None, dtype: str = "auto", device: str = "auto",
+                 trust_remote_code: bool = False, batch_size: int | None = None) -> None:
+        self.name = model
+        self.revision = revision
+        self.device = resolve_device(device)
+        self.dtype = resolve_dtype(dtype, self.device)
+        local = Path(model).expanduser()
+        self.local_path = local.resolve() if local.exists() else None
+        if model.startswith((".", "/", "~")) and self.local_path is None:
+            raise ModelLoadError(f"--model {model}: no such directory")
+        source = str(self.local_path) if self.local_path else model
+        multi_gpu = device == "auto" and self.device == "cuda" and torch.cuda.device_count() > 1
+        try:
+            self.tokenizer = AutoTokenizer.from_pretrained(source, revision=revision, trust_remote_code=trust_remote_code)
+            self.model = AutoModelForCausalLM.from_pretrained(
+                source,
+                revision=revision,
+                dtype=self.dtype,
+                trust_remote_code=trust_remote_code,
+                **({"device_map": "auto"} if multi_gpu else {}),
+            )
+        except (OSError, ValueError, KeyError, ImportError) as exc:
+            first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise ModelLoadError(f"--model {model}: cannot load model or tokenizer: {first_line}") from None
+        if not multi_gpu:
+            self.model.to(self.device)
+        self.model.eval()
+        self.tokenizer.padding_side = "left"  # decoder-only: pad on the left so every prompt ends where generation starts
+        if self.tokenizer.pad_token_id is None:
+            self.tokenizer.pad_token = self.tokenizer.eos_token
+        self.batch_size = batch_size or (64 if self.device.startswith("cuda") else 16)
+        self.generated_tokens = 0
+
+    def identity(self) -> dict[str, Any]:
+        """What identifies the weights and tokenizer, for the sample cache."""
+        if self.local_path is not None:
+            weights = _digest_files(self.local_path, lambda p: p.name.endswith(WEIGHT_SUFFIXES) or p.name == "config.json")
+            tokenizer = _digest_files(self.local_path, lambda p: p.name in TOKENIZER_FILES)
+            return {"model": f"local:{weights}", "tokenizer": tokenizer, "dtype": str(self.dtype)}
+        commit = getattr(self.model.config, "_commit_hash", None)
+        return {"model": self.name, "revision": self.revision or commit or "main", "dtype": str(self.dtype)}
+
+    def prompt_text(self, prompt: str, params: SamplingParams) -> str:
+        if not params.chat:
+            return prompt  # exactly as the problem gives it
+        messages = [{"role": "user", "content": CHAT_INSTRUCTION + "```python\n" + prompt + "```"}]
+        return str(self.tokenizer.apply_chat_template(messages, add_generation_prompt=True, tokenize=False))
+
+    def sample(self, jobs: Sequence[Job], params: SamplingParams,
+               on_batch: Callable[[list[tuple[Job, GeneratedSample]]], None]) -> None:
+        """Draw ``job.count`` samples per job; ``on_batch`` gets each finished batch at once
+        (so a failure midway keeps what is done)."""
+        rows = [job for job in jobs for _ in range(job.count)]
+        texts = {job.key: self.prompt_text(job.prompt, params) for job in jobs}
+        lengths = {key: len(self.tokenizer(text)["input_ids"]) for key, text in texts.items()}
+        rows.sort(key=lambda job: (lengths[job.key], job.key))  # similar lengths batch together: less padding
+        start = 0
+        batch_index = 0
+        while start < len(rows):
+            batch = rows[start : start + self.batch_size]
+            try:
+                samples = self._generate([texts[job.key] for job in batch], params, seed=params.seed + batch_index)
+            except torch.cuda.OutOfMemoryError:
+                if self.batch_size == 1:
+                    raise
+                self.batch_size = max(1, self.batch_size // 2)  # halve and retry the same rows
+                torch.cuda.empty_cache()
+                continue
+            on_batch(list(zip(batch, samples)))
+            start += len(batch)
+            batch_index += 1
+
+    @torch.inference_mode()
+    def _generate(self, prompts: list[str], params: SamplingParams, seed: int) -> list[GeneratedSample]:
+        encoded = self.tokenizer(prompts, return_tensors="pt", padding=True)
+        first_device = next(self.model.parameters()).device
+        input_ids = encoded["input_ids"].to(first_device)
+        attention_mask = encoded["attention_mask"].to(first_device)
+        stop = () if params.chat else params.stop
+        monitor = TokenLogprobs(input_ids.shape[1], len(prompts), self.tokenizer, stop, first_device)
+        hook = self.model.register_forward_hook(monitor.forward_hook)
+        torch.manual_seed(seed)
+        sampling: dict[str, Any] = (
+            {"do_sample": False}
+            if params.greedy
+            else {"do_sample": True, "temperature": params.temperature, "top_p": params.top_p, "top_k": 0}
+        )
+        try:
+            output = self.model.generate(
+                input_ids=input_ids,
+                attention_mask=attention_mask,
+                max_new_tokens=params.max_new_tokens,
+                stopping_criteria=StoppingCriteriaList([_Criterion(monitor)]),
+                pad_token_id=self.tokenizer.pad_token_id,
+                eos_token_id=self.tokenizer.eos_token_id,
+                **sampling,
+            )
+        finally:
+            hook.remove()
+        generated = output[:, input_ids.shape[1] :]
+        samples = []
+        for row in range(len(prompts)):
+            text = self.tokenizer.decode(generated[row], skip_special_tokens=True)
+            completion = extract_code(text) if params.chat else truncate_at_stop(text, params.stop)
+            tokens = int(monitor.counts[row])
+            samples.append(GeneratedSample(completion, float(monitor.sums[row]), tokens))
+            self.generated_tokens += tokens
+        return samples

@@ -1,0 +1,79 @@
+"""Sampling parameters and text handling shared by every model backend (no torch here)."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+__all__ = ["CODEX_STOP_SEQUENCES", "SamplingParams", "GeneratedSample", "truncate_at_stop", "extract_code"]
+
+# The stop sequences the Codex paper used for HumanEval (section 2.3).
+CODEX_STOP_SEQUENCES = ("\nclass", "\ndef", "\n#", "\nif", "\nprint")
+
+
+@dataclass(frozen=True)
+class SamplingParams:
+    """Everything besides the model and the prompt that decides a sample."""
+
+    samples: int = 1
+    temperature: float = 0.0  # 0: greedy
+    top_p: float = 0.95
+    max_new_tokens: int = 512
+    seed: int = 0
+    stop: tuple[str, ...] = CODEX_STOP_SEQUENCES
+    chat: bool = False
+
+    @property
+    def greedy(self) -> bool:
+        return self.temperature <= 0.0
+
+    def identity(self) -> dict[str, Any]:
+        """What goes into the cache key: not the sample count, so that asking for
+        more samples later reuses the ones already drawn."""
+        data = asdict(self)
+        del data["samples"]
+        if self.greedy:
+            data["top_p"] = None  # irrelevant to greedy decoding
+        return data
+
+
+@dataclass
+class GeneratedSample:
+    completion: str
+    sum_logprob: float = 0.0
+    num_tokens: int = 0
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def mean_logprob(self) -> float:
+        return self.sum_logprob / self.num_tokens if self.num_tokens else 0.0
+
+    def to_json(self, task_id: str) -> dict[str, Any]:
+        return {
+            "task_id": task_id,
+            "completion": self.completion,
+            "sum_logprob": self.sum_logprob,
+            "mean_logprob": self.mean_logprob,
+            "num_tokens": self.num_tokens,
+        }
+
+
+def truncate_at_stop(text: str, stop: tuple[str, ...]) -> str:
+    """Cut ``text`` at the earliest occurrence of any stop sequence."""
+    cut = len(text)
+    for sequence in stop:
+        if sequence:
+            position = text.find(sequence)
+            if position != -1:
+                cut = min(cut, position)
+    return text[:cut]
+
+
+FENCED_CODE = re.compile(r"```[ \t]*(?:python|py|Python)?[ \t]*\n(.*?)(?:```|\Z)", re.DOTALL)
+
+
+def extract_code(reply: str) -> str:
+    """The code of a chat reply: its first fenced block, else the whole reply."""
+    match = FENCED_CODE.search(reply)
+    return match.group(1) if match else reply
