@@ -10,7 +10,7 @@ import pytest
 from .completions import SamplePlan
 from .executor import Outcome, SampleRunner
 from .problems import Problem, ProblemFileError, load_problem_file
-from .state import PLAN_KEY, group_of, sample_runner
+from .state import PLAN_KEY, sample_runner
 
 __all__ = ["ProblemFile", "SampleItem", "SampleFailed"]
 
@@ -54,15 +54,16 @@ class SampleItem(pytest.Item):
         self.index = index
         self.completion = completion
 
+    @property
+    def group_key(self) -> tuple[str, str]:
+        return (str(self.path), self.problem.task_id)
+
     def submit(self, runner: SampleRunner) -> None:
         runner.submit(self.nodeid, self.problem, self.completion)
 
     def runtest(self) -> None:
         runner = sample_runner(self.config)
-        # Queue the rest of this problem's samples too: they run while pytest reports this one.
-        for item in group_of(self):
-            item.submit(runner)
-        self.submit(runner)
+        self.submit(runner)  # unless the protocol already submitted it ahead
         outcome = runner.result(self.nodeid)
         self.user_properties.append(
             (
@@ -74,6 +75,7 @@ class SampleItem(pytest.Item):
                     "verdict": outcome.verdict,
                     "message": outcome.message,
                     "seconds": round(outcome.seconds, 6),
+                    "shared": runner.shares_verdict(self.nodeid),
                 },
             )
         )

@@ -10,11 +10,15 @@ from __future__ import annotations
 
 from collections.abc import Collection
 from dataclasses import dataclass, field
+from typing import Any
 from pathlib import Path
 
 from .problems import Problem, ProblemFileError, iter_jsonl
 
 __all__ = ["SamplePlan", "CompletionsFileError", "read_completions"]
+
+
+SAMPLE_EXTRAS = ("sum_logprob", "mean_logprob", "num_tokens")
 
 
 class CompletionsFileError(Exception):
@@ -31,6 +35,8 @@ class SamplePlan:
 
     samples: dict[str, list[str | None]] = field(default_factory=dict)
     reference: bool = False
+    # Per sample, what a model backend recorded beside the text (log-probabilities, token count).
+    extras: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
 
     @property
     def skip_reason(self) -> str:
@@ -49,6 +55,7 @@ def read_completions(path: Path, known_task_ids: Collection[str] | None = None) 
     if not path.is_file():
         raise CompletionsFileError(f"{path}: completions file not found")
     samples: dict[str, list[str | None]] = {}
+    extras: dict[str, list[dict[str, Any]]] = {}
     try:
         for number, obj in iter_jsonl(path):
             task_id = obj.get("task_id")
@@ -60,8 +67,9 @@ def read_completions(path: Path, known_task_ids: Collection[str] | None = None) 
             if completion is not None and not isinstance(completion, str):
                 raise CompletionsFileError(f"{path}:{number}: completion must be a string or null")
             samples.setdefault(task_id, []).append(completion)
+            extras.setdefault(task_id, []).append({k: obj[k] for k in SAMPLE_EXTRAS if k in obj})
     except ProblemFileError as exc:
         raise CompletionsFileError(str(exc)) from None
     if not samples:
         raise CompletionsFileError(f"{path}: no completions in file")
-    return SamplePlan(samples)
+    return SamplePlan(samples, extras=extras)

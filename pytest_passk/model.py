@@ -56,6 +56,7 @@ class TokenLogprobs:
     def __init__(self, prompt_length: int, batch_size: int, tokenizer: Any, stop: tuple[str, ...],
                  device: torch.device) -> None:
         self.prompt_length = prompt_length
+        self.eos_token_id = tokenizer.eos_token_id
         self.tokenizer = tokenizer
         self.stop = stop
         self.tail_tokens = max((len(s) for s in stop), default=0) + 2
@@ -75,6 +76,9 @@ class TokenLogprobs:
             logprob = self.pending.gather(1, chosen[:, None]).squeeze(1).double()
             self.sums += torch.where(live, logprob, torch.zeros_like(logprob))
         self.counts += live.long()
+        if self.eos_token_id is not None:
+            self.done |= live & (chosen == self.eos_token_id)  # generate pads the sequence from here on
+            live = ~self.done
         if self.stop:
             generated = input_ids[:, self.prompt_length :]
             for row in torch.nonzero(live).flatten().tolist():
@@ -160,7 +164,10 @@ class TransformersSampler:
         if not params.chat:
             return prompt  # exactly as the problem gives it
         messages = [{"role": "user", "content": CHAT_INSTRUCTION + "```python\n" + prompt + "```"}]
-        return str(self.tokenizer.apply_chat_template(messages, add_generation_prompt=True, tokenize=False))
+        try:
+            return str(self.tokenizer.apply_chat_template(messages, add_generation_prompt=True, tokenize=False))
+        except ValueError as exc:
+            raise ModelLoadError(f"--passk-chat: {self.name}: the tokenizer has no usable chat template ({exc})") from None
 
     def sample(self, jobs: Sequence[Job], params: SamplingParams,
                on_batch: Callable[[list[tuple[Job, GeneratedSample]]], None]) -> None:

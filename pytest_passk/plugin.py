@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import codecs
+import dataclasses
 import re
 from pathlib import Path
 from typing import Any
@@ -18,14 +19,16 @@ from .generation import ModelOptions
 from .problems import Problem, ProblemFileError, discover_problem_files, is_problem_file, load_problem_file
 from .sampling import CODEX_STOP_SEQUENCES, SamplingParams
 from .state import (
-    GROUPS_KEY,
+    RUN_ORDER_KEY,
     PLAN_KEY,
     RESULTS_KEY,
     RUNNER_KEY,
     SAMPLES_PATH_KEY,
     SETTINGS_KEY,
     Results,
+    RunOrder,
     Settings,
+    sample_runner,
 )
 from .summary import SampleRecord, format_summary, summarize, write_json
 
@@ -289,18 +292,34 @@ def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> ProblemFil
 def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config, items: list[pytest.Item]) -> None:
     """Remember which items of a problem this process will run, where the schedule
     guarantees they all run here (no xdist, or xdist with per-problem scheduling)."""
-    grouped = config.workerinput.get("passk_grouped", False) if is_worker(config) else True  # type: ignore[attr-defined]
-    groups: dict[tuple[str, str], list[SampleItem]] = {}
+    worker = is_worker(config)
+    workerinput: dict[str, Any] = getattr(config, "workerinput", {})
+    grouped = workerinput.get("passk_grouped", False) if worker else True
+    order = RunOrder()
+    samples = [item for item in items if isinstance(item, SampleItem) and item.index >= 0]
     if grouped:
-        for item in items:
-            if isinstance(item, SampleItem) and item.index >= 0:
-                groups.setdefault((str(item.path), item.problem.task_id), []).append(item)
-    config.stash[GROUPS_KEY] = groups
+        for item in samples:
+            order.groups.setdefault(item.group_key, []).append(item)
+    if not worker:  # one process runs every item, in this order
+        order.items = samples
+    elif workerinput.get("passk_dealt", False):  # per-problem scheduling dealt this worker its problems
+        from .scheduling import owned_scopes, problem_scope, worker_index
+
+        mine = owned_scopes((item.nodeid for item in items), worker_index(workerinput["workerid"]),
+                            int(workerinput["workercount"]))
+        order.items = [item for item in samples if problem_scope(item.nodeid) in mine]
+    order.position = {item.nodeid: i for i, item in enumerate(order.items)}
+    config.stash[RUN_ORDER_KEY] = order
 
 
 @pytest.hookimpl(tryfirst=True)
 def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> bool | None:
     if isinstance(item, SampleItem):
+        if item.index >= 0:
+            # Queue what comes next: it runs in the fork server while pytest reports this item.
+            runner = sample_runner(item.config)
+            for upcoming in item.config.stash[RUN_ORDER_KEY].upcoming(item, nextitem):
+                upcoming.submit(runner)
         run_sample_protocol(item, nextitem)
         return True
     return None
@@ -332,18 +351,46 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
     settings = config.stash[SETTINGS_KEY]
     results.summaries = summarize(results.records, settings.ks)
     if settings.json_report is not None:
-        write_json(
-            settings.json_report,
-            results.summaries,
-            results.records,
-            run={
-                "plugin_version": __version__,
-                "source": str(settings.completions) if settings.completions else "reference solutions",
-                "timeout": settings.limits.timeout,
-                "memory": settings.limits.memory,
-                "ks": list(settings.ks),
-            },
-        )
+        plan = config.stash.get(PLAN_KEY, SamplePlan())
+        write_json(settings.json_report, results.summaries, results.records, run_description(settings, results), plan.extras)
+
+
+def run_description(settings: Settings, results: Results) -> dict[str, Any]:
+    """What the JSON report records to reproduce and compare the run."""
+    if settings.model is not None:
+        source = "model"
+    else:
+        source = str(settings.completions) if settings.completions else "reference solutions"
+    run: dict[str, Any] = {
+        "plugin_version": __version__,
+        "source": source,
+        "timeout": settings.limits.timeout,
+        "memory": settings.limits.memory,
+        "ks": list(settings.ks),
+        "deduplicate": settings.deduplicate,
+    }
+    if settings.model is not None and results.generation is not None:
+        generation = results.generation
+        run["model"] = {"id": settings.model.model, "revision": settings.model.revision, **generation.model_identity}
+        run["sampling"] = dataclasses.asdict(settings.sampling)
+        run["generation"] = {
+            "generated": generation.generated,
+            "cached": generation.cached,
+            "tokens": generation.tokens,
+            "seconds": round(generation.seconds, 3),
+        }
+    return run
+
+
+def pytest_report_header(config: pytest.Config) -> list[str] | None:
+    generation = config.stash[RESULTS_KEY].generation if RESULTS_KEY in config.stash else None
+    if generation is None:
+        return None
+    rate = generation.tokens / generation.seconds if generation.seconds > 0 else 0.0
+    return [
+        f"passk: {generation.generated} samples generated, {generation.cached} from the cache"
+        + (f", {generation.tokens} tokens in {generation.seconds:.1f} s ({rate:.0f} tok/s)" if generation.generated else "")
+    ]
 
 
 def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:
@@ -363,7 +410,9 @@ class XdistHooks:
     def pytest_configure_node(self, node: Any) -> None:
         config = node.config
         node.workerinput["passk_samples"] = config.stash.get(SAMPLES_PATH_KEY, "")
-        node.workerinput["passk_grouped"] = config.getoption("dist") in ("load", "loadscope", "loadfile", "each")
+        dist = config.getoption("dist")
+        node.workerinput["passk_grouped"] = dist in ("load", "loadscope", "loadfile", "each")
+        node.workerinput["passk_dealt"] = dist == "load"  # ProblemScheduling, below
 
     def pytest_xdist_make_scheduler(self, config: pytest.Config, log: Any) -> Any:
         if config.getoption("dist") != "load":

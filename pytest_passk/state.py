@@ -18,7 +18,7 @@ from .summary import SampleRecord, SuiteSummary
 if TYPE_CHECKING:
     from .collect import SampleItem
 
-__all__ = ["Settings", "SETTINGS_KEY", "PLAN_KEY", "sample_runner", "group_of"]
+__all__ = ["Settings", "SETTINGS_KEY", "PLAN_KEY", "RunOrder", "sample_runner"]
 
 
 @dataclass(frozen=True)
@@ -53,8 +53,33 @@ PLAN_KEY = pytest.StashKey[SamplePlan]()
 SAMPLES_PATH_KEY = pytest.StashKey[str]()
 RUNNER_KEY = pytest.StashKey[SampleRunner]()
 RESULTS_KEY = pytest.StashKey[Results]()
-# Items of one problem that will run in this process, when the scheduler guarantees it.
-GROUPS_KEY = pytest.StashKey[dict[tuple[str, str], list["SampleItem"]]]()
+RUN_ORDER_KEY = pytest.StashKey["RunOrder"]()
+# Samples submitted ahead of the one running: enough to keep the fork server busy
+# while a hanging sample waits out its timeout.
+LOOKAHEAD = 2048
+
+
+@dataclass
+class RunOrder:
+    """What this process knows of the samples it will run next, to submit them ahead.
+
+    Without xdist that is the whole ``session.items``. Under xdist a worker only
+    knows that it runs all of a problem's samples (per-problem scheduling) and,
+    through ``nextitem``, where it goes next.
+    """
+
+    items: list[SampleItem] = field(default_factory=list)
+    position: dict[str, int] = field(default_factory=dict)
+    groups: dict[tuple[str, str], list[SampleItem]] = field(default_factory=dict)
+
+    def upcoming(self, item: SampleItem, nextitem: pytest.Item | None) -> list[SampleItem]:
+        ahead = list(self.groups.get(item.group_key, [item]))
+        if isinstance(nextitem, type(item)):
+            ahead += self.groups.get(nextitem.group_key, [nextitem])
+        start = self.position.get(item.nodeid)
+        if start is not None:
+            ahead += self.items[start + 1 : start + 1 + LOOKAHEAD]
+        return ahead
 
 
 def sample_runner(config: pytest.Config) -> SampleRunner:
@@ -67,7 +92,3 @@ def sample_runner(config: pytest.Config) -> SampleRunner:
         config.stash[RUNNER_KEY] = SampleRunner(settings.limits, settings.env_passthrough, parallel, settings.deduplicate)
     return config.stash[RUNNER_KEY]
 
-
-def group_of(item: SampleItem) -> list[SampleItem]:
-    groups = item.config.stash.get(GROUPS_KEY, {})
-    return groups.get((str(item.path), item.problem.task_id), [])

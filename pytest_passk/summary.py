@@ -25,6 +25,7 @@ class SampleRecord:
     verdict: str
     message: str
     seconds: float
+    shared: bool = False  # the verdict of an identical completion's execution
 
     @classmethod
     def from_properties(cls, properties: dict[str, Any]) -> SampleRecord:
@@ -35,6 +36,7 @@ class SampleRecord:
             verdict=str(properties["verdict"]),
             message=str(properties["message"]),
             seconds=float(properties["seconds"]),
+            shared=bool(properties.get("shared", False)),
         )
 
 
@@ -111,7 +113,15 @@ def format_summary(summaries: list[SuiteSummary]) -> list[str]:
     return lines
 
 
-def write_json(path: Path, summaries: list[SuiteSummary], records: list[SampleRecord], run: dict[str, Any]) -> None:
+def write_json(path: Path, summaries: list[SuiteSummary], records: list[SampleRecord], run: dict[str, Any],
+               extras: dict[str, list[dict[str, Any]]] | None = None) -> None:
+    """The summary, pass@k per problem, and every sample (with what the model backend recorded)."""
+    extras = extras or {}
+
+    def sample(record: SampleRecord) -> dict[str, Any]:
+        recorded = extras.get(record.task_id, [])
+        return asdict(record) | (recorded[record.index] if 0 <= record.index < len(recorded) else {})
+
     document = {
         "run": run,
         "suites": [
@@ -119,7 +129,7 @@ def write_json(path: Path, summaries: list[SuiteSummary], records: list[SampleRe
             | {"per_problem": [asdict(p) for p in s.per_problem]}
             for s in summaries
         ],
-        "samples": [asdict(r) for r in sorted(records, key=lambda r: (r.suite, _task_order(r.task_id), r.index))],
+        "samples": [sample(r) for r in sorted(records, key=lambda r: (r.suite, _task_order(r.task_id), r.index))],
     }
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(document, indent=1) + "\n", encoding="utf-8")

@@ -80,6 +80,20 @@ def test_verdicts_and_summary(pytester: pytest.Pytester, toy_problems: Path, com
     )
 
 
+@pytest.mark.parametrize(("flags", "shared"), [([], 3), (["--passk-no-dedup"], 0)])
+def test_identical_completions_run_once(pytester: pytest.Pytester, toy_problems: Path, completions_file: Completions,
+                                        flags: list[str], shared: int, mode: list[str]) -> None:
+    right, wrong = "    return a + b\n", "    return a - b\n"
+    path = completions_file([("Toy/0", right), ("Toy/0", wrong), ("Toy/0", right), ("Toy/0", right), ("Toy/0", wrong),
+                             ("Toy/1", right)])
+    report = pytester.path / "report.json"
+    result = pytester.runpytest("problems", *mode, *flags, f"--passk-completions={path}", f"--passk-json={report}")
+    result.assert_outcomes(passed=3, failed=3, skipped=1)  # Toy/1's sample is wrong for Toy/1: not shared across problems
+    samples = read_report(report)["samples"]
+    assert sum(s["shared"] for s in samples) == shared  # type: ignore[index,union-attr]
+    assert [s["verdict"] for s in samples] == ["passed", "failed", "passed", "passed", "failed", "failed"]  # type: ignore[index,union-attr]
+
+
 def test_out_of_memory_is_a_verdict(pytester: pytest.Pytester, toy_problems: Path,
                                     completions_file: Completions) -> None:
     # Asks for 2 GiB under a 256 MiB cap: refused by the limit, never allocated.

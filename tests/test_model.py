@@ -1,0 +1,188 @@
+"""--model: tiny models built here and loaded through from_pretrained, as a user's model is."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+torch = pytest.importorskip("torch")
+transformers = pytest.importorskip("transformers")
+tokenizers = pytest.importorskip("tokenizers")
+
+from pytest_passk.sampling import CODEX_STOP_SEQUENCES, SamplingParams, extract_code, truncate_at_stop  # noqa: E402
+
+from .conftest import read_report  # noqa: E402
+
+EOS = "<|endoftext|>"
+ADD_PROMPT = 'def add(a: int, b: int) -> int:\n    """Return the sum of a and b.\n    >>> add(2, 3)\n    5\n    """\n'
+ADD_BODY = "    return a + b\n"
+PROBLEM_FILE = (
+    f"PROMPT = {ADD_PROMPT!r}\n\n"
+    "def check(candidate):\n"
+    "    assert candidate(2, 3) == 5\n"
+    "    assert candidate(-4, 4) == 0\n"
+)
+OTHER_PROMPTS = {
+    "problem_neg.py": 'def neg(x: int) -> int:\n    """Return -x."""\n',
+    "problem_longer_name.py": 'def longest_common_prefix(words: list) -> str:\n    """Return the longest common prefix of all words, "" for none."""\n',
+}
+
+
+def build_tokenizer(directory: Path) -> transformers.PreTrainedTokenizerFast:
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+
+    corpus = [ADD_PROMPT + ADD_BODY, *OTHER_PROMPTS.values(), *CODEX_STOP_SEQUENCES, "return a + b - x * 2"] * 5
+    tokenizer = Tokenizer(models.BPE())
+    tokenizer.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tokenizer.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(vocab_size=400, special_tokens=[EOS], initial_alphabet=pre_tokenizers.ByteLevel.alphabet())
+    tokenizer.train_from_iterator(corpus, trainer)
+    fast = transformers.PreTrainedTokenizerFast(tokenizer_object=tokenizer, eos_token=EOS, pad_token=EOS)
+    fast.save_pretrained(directory)
+    return fast
+
+
+def build_model(directory: Path, tokenizer: transformers.PreTrainedTokenizerFast) -> transformers.GPT2LMHeadModel:
+    torch.manual_seed(0)
+    config = transformers.GPT2Config(
+        vocab_size=len(tokenizer), n_positions=256, n_embd=64, n_layer=2, n_head=2,
+        bos_token_id=tokenizer.eos_token_id, eos_token_id=tokenizer.eos_token_id,
+    )
+    return transformers.GPT2LMHeadModel(config)
+
+
+@pytest.fixture(scope="module")
+def random_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A GPT-2 of random weights with a byte-level BPE tokenizer, saved with save_pretrained."""
+    directory = tmp_path_factory.mktemp("random-gpt2")
+    tokenizer = build_tokenizer(directory)
+    build_model(directory, tokenizer).save_pretrained(directory)
+    return directory
+
+
+@pytest.fixture(scope="module")
+def trained_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A GPT-2 trained here, in seconds, to answer ADD_PROMPT with ADD_BODY and then a new function.
+
+    It learns exactly the token sequence generation sees (the prompt tokenized
+    alone, then the completion), so greedy decoding through the real generate
+    path must give back ADD_BODY, and only a correct stop-sequence cut passes."""
+    directory = tmp_path_factory.mktemp("trained-gpt2")
+    tokenizer = build_tokenizer(directory)
+    model = build_model(directory, tokenizer)
+    prompt_ids = tokenizer(ADD_PROMPT)["input_ids"]
+    completion_ids = tokenizer(ADD_BODY + "\ndef helper():\n    pass\n")["input_ids"]
+    sequence = torch.tensor([prompt_ids + completion_ids])
+    optimizer = torch.optim.Adam(model.parameters(), lr=3e-3)
+    model.train()
+    for _ in range(300):
+        loss = model(sequence, labels=sequence).loss
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        if loss.item() < 0.01:
+            break
+    model.save_pretrained(directory)
+    return directory
+
+
+def write_problems(pytester: pytest.Pytester) -> None:
+    pytester.makefile(".py", problem_add=PROBLEM_FILE)
+    for name, prompt in OTHER_PROMPTS.items():
+        (pytester.path / name).write_text(f"PROMPT = {prompt!r}\n\ndef check(candidate):\n    assert candidate is not None\n")
+
+
+def saved(path: Path) -> list[dict[str, object]]:
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+@pytest.mark.parametrize("mode", [["-n", "2"], ["-p", "no:xdist"]], ids=["xdist", "no-xdist"])
+def test_trained_model_reaches_pass_at_1(pytester: pytest.Pytester, trained_model: Path, mode: list[str]) -> None:
+    pytester.makefile(".py", problem_add=PROBLEM_FILE)
+    report = pytester.path / "report.json"
+    result = pytester.runpytest(
+        "problem_add.py", *mode, "--model", str(trained_model), "--passk-device=cpu", "--passk-max-new-tokens=40",
+        f"--passk-json={report}", f"--passk-cache-dir={pytester.path / 'cache'}",
+    )
+    result.assert_outcomes(passed=1)
+    result.stdout.fnmatch_lines(["passk: 1 samples generated, 0 from the cache*", "hand-written: 1 problems, n = 1 samples each: pass@1 = 100.00%"])
+    data = read_report(report)
+    (sample,) = data["samples"]  # type: ignore[misc]
+    assert sample["verdict"] == "passed"
+    assert sample["num_tokens"] > 0 and sample["sum_logprob"] < 0
+    assert sample["mean_logprob"] == pytest.approx(sample["sum_logprob"] / sample["num_tokens"])
+    assert data["run"]["sampling"]["temperature"] == 0.0  # type: ignore[index]
+    assert data["run"]["generation"]["generated"] == 1  # type: ignore[index]
+
+
+def test_samples_seed_cache_and_save(pytester: pytest.Pytester, random_model: Path) -> None:
+    write_problems(pytester)
+    cache = f"--passk-cache-dir={pytester.path / 'cache'}"
+    common = ["--model", str(random_model), "--samples", "3", "--passk-max-new-tokens=12", "--passk-seed=7", cache, "-n", "2"]
+    first = pytester.runpytest(*common, "--passk-save-completions=first.jsonl")
+    outcomes = first.parseoutcomes()
+    assert outcomes.get("passed", 0) + outcomes.get("failed", 0) == 9  # random code: whatever its verdicts, 3 x 3 samples
+    first.stdout.fnmatch_lines(["passk: 9 samples generated, 0 from the cache*"])
+    samples = saved(pytester.path / "first.jsonl")
+    assert [s["task_id"] for s in samples] == ["add"] * 3 + ["longer_name"] * 3 + ["neg"] * 3
+    assert len({s["completion"] for s in samples if s["task_id"] == "add"}) > 1  # sampled, not greedy
+    cached = pytester.runpytest(*common, "--passk-save-completions=second.jsonl")
+    cached.stdout.fnmatch_lines(["passk: 0 samples generated, 9 from the cache"])
+    assert saved(pytester.path / "second.jsonl") == samples
+    # Same seed, no cache: the same samples again.
+    pytester.runpytest(*common, "--passk-regenerate", "--passk-save-completions=third.jsonl").stdout.fnmatch_lines(
+        ["passk: 9 samples generated*"]
+    )
+    assert [s["completion"] for s in saved(pytester.path / "third.jsonl")] == [s["completion"] for s in samples]
+    # Asking for more samples draws only the missing ones.
+    more = pytester.runpytest(*common[:3], "5", *common[4:], "-p", "no:xdist")
+    more.stdout.fnmatch_lines(["passk: 6 samples generated, 9 from the cache*"])
+
+
+def test_greedy_output_does_not_depend_on_batch_size(pytester: pytest.Pytester, random_model: Path) -> None:
+    write_problems(pytester)
+    outputs = []
+    for batch in ("1", "3"):
+        pytester.runpytest(
+            "--model", str(random_model), "--passk-max-new-tokens=16", f"--passk-batch-size={batch}",
+            f"--passk-cache-dir={pytester.path / ('cache' + batch)}", f"--passk-save-completions=out{batch}.jsonl",
+        )
+        outputs.append(saved(pytester.path / f"out{batch}.jsonl"))
+    assert len(outputs[0]) == 3
+    assert [s["completion"] for s in outputs[0]] == [s["completion"] for s in outputs[1]]
+
+
+@pytest.mark.parametrize("kind", ["missing", "no-weights"])
+def test_unloadable_model_is_a_usage_error(pytester: pytest.Pytester, random_model: Path, kind: str) -> None:
+    pytester.makefile(".py", problem_add=PROBLEM_FILE)
+    if kind == "missing":
+        target = str(pytester.path / "no-such-model")
+        expected = "*--model *no-such-model: no such directory*"
+    else:
+        target = str(pytester.mkdir("empty-model"))
+        (Path(target) / "config.json").write_text((random_model / "config.json").read_text())
+        expected = "*--model *empty-model: cannot load model or tokenizer:*"
+    result = pytester.runpytest("problem_add.py", "--model", target)
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines([expected])
+    assert "Traceback" not in result.stderr.str() + result.stdout.str()
+
+
+def test_truncate_at_first_stop_sequence() -> None:
+    text = "    return 1\n\nif __name__ == '__main__':\n    print(f())\ndef g(): pass"
+    assert truncate_at_stop(text, CODEX_STOP_SEQUENCES) == "    return 1\n"
+    assert truncate_at_stop("    x = 1\n    # fine\n    return x", CODEX_STOP_SEQUENCES) == "    x = 1\n    # fine\n    return x"
+    assert truncate_at_stop("abc", ()) == "abc"
+
+
+def test_extract_code_from_chat_reply() -> None:
+    assert extract_code("Sure!\n```python\ndef f():\n    return 1\n```\nDone.") == "def f():\n    return 1\n"
+    assert extract_code("def f():\n    return 2\n") == "def f():\n    return 2\n"
+
+
+def test_sampling_identity_ignores_sample_count() -> None:
+    assert SamplingParams(samples=1, temperature=0.8).identity() == SamplingParams(samples=9, temperature=0.8).identity()
+    assert SamplingParams(temperature=0.0, top_p=0.5).identity() == SamplingParams(temperature=0.0, top_p=0.9).identity()
+    assert SamplingParams(seed=1).identity() != SamplingParams(seed=2).identity()
