@@ -7,6 +7,7 @@ when ``--model`` is given: evaluating a completions file needs neither.
 from __future__ import annotations
 
 import hashlib
+import inspect
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -143,8 +144,8 @@ class TransformersSampler:
             first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
             raise ModelLoadError(f"--model {model}: cannot load model or tokenizer: {first_line}") from None
         if not multi_gpu:
-            self.model.to(self.device)
-        self.model.eval()
+            self.model.to(self.device)  # type: ignore[arg-type]
+        self.model.eval()  # type: ignore[no-untyped-call]
         self.tokenizer.padding_side = "left"  # decoder-only: pad on the left so every prompt ends where generation starts
         if self.tokenizer.pad_token_id is None:
             self.tokenizer.pad_token = self.tokenizer.eos_token
@@ -169,38 +170,83 @@ class TransformersSampler:
         except ValueError as exc:
             raise ModelLoadError(f"--passk-chat: {self.name}: the tokenizer has no usable chat template ({exc})") from None
 
+    def _chunks(self, jobs: Sequence[Job]) -> list[Job]:
+        """Split jobs so that no job has more samples than a batch holds."""
+        pieces = []
+        for job in jobs:
+            for start in range(0, job.count, self.batch_size):
+                pieces.append(Job(job.key, job.prompt, min(self.batch_size, job.count - start)))
+        return pieces
+
     def sample(self, jobs: Sequence[Job], params: SamplingParams,
                on_batch: Callable[[list[tuple[Job, GeneratedSample]]], None]) -> None:
         """Draw ``job.count`` samples per job; ``on_batch`` gets each finished batch at once
-        (so a failure midway keeps what is done)."""
-        rows = [job for job in jobs for _ in range(job.count)]
+        (so a failure midway keeps what is done).
+
+        A batch holds several prompts with the same number of samples each,
+        prompts of similar length together (less padding). Each prompt is run
+        through the model once and its key/value cache repeated for its samples,
+        instead of computing the same prompt once per sample."""
         texts = {job.key: self.prompt_text(job.prompt, params) for job in jobs}
         lengths = {key: len(self.tokenizer(text)["input_ids"]) for key, text in texts.items()}
-        rows.sort(key=lambda job: (lengths[job.key], job.key))  # similar lengths batch together: less padding
-        start = 0
+
+        def order(job: Job) -> tuple[int, int, str]:
+            return (-job.count, lengths[job.key], job.key)
+
+        pending = sorted(self._chunks(jobs), key=order)
         batch_index = 0
-        while start < len(rows):
-            batch = rows[start : start + self.batch_size]
+        while pending:
+            repeats = pending[0].count
+            unit = [job for job in pending[: max(1, self.batch_size // repeats)] if job.count == repeats]
             try:
-                samples = self._generate([texts[job.key] for job in batch], params, seed=params.seed + batch_index)
+                samples = self._generate([texts[job.key] for job in unit], repeats, params, seed=params.seed + batch_index)
             except torch.cuda.OutOfMemoryError:
                 if self.batch_size == 1:
                     raise
-                self.batch_size = max(1, self.batch_size // 2)  # halve and retry the same rows
+                self.batch_size = max(1, self.batch_size // 2)  # halve and retry what is left
                 torch.cuda.empty_cache()
+                pending = sorted(self._chunks(pending), key=order)
                 continue
-            on_batch(list(zip(batch, samples)))
-            start += len(batch)
+            rows = [job for job in unit for _ in range(repeats)]
+            on_batch(list(zip(rows, samples)))
+            pending = pending[len(unit) :]
             batch_index += 1
 
+    def _prompt_cache(self, input_ids: torch.Tensor, attention_mask: torch.Tensor, repeats: int) -> tuple[str, Any] | None:
+        """Run the prompts but their last token once, and repeat the cache for each sample.
+        ``generate`` then starts from the last prompt token. None where the model
+        or its cache can't do this (generate then runs the prompts itself)."""
+        if input_ids.shape[1] < 2:
+            return None
+        position_ids = attention_mask.long().cumsum(-1) - 1
+        position_ids.masked_fill_(attention_mask == 0, 1)  # as generate computes them for left padding
+        parameters = inspect.signature(self.model.forward).parameters
+        name = "cache" if "cache" in parameters else "past_key_values"
+        try:
+            output = self.model(
+                input_ids=input_ids[:, :-1], attention_mask=attention_mask[:, :-1], position_ids=position_ids[:, :-1],
+                use_cache=True,
+            )
+        except TypeError:
+            return None
+        cache = getattr(output, "cache", None) or getattr(output, "past_key_values", None)
+        if cache is None or not hasattr(cache, "batch_repeat_interleave"):
+            return None
+        if repeats > 1:
+            cache.batch_repeat_interleave(repeats)
+        return name, cache
+
     @torch.inference_mode()
-    def _generate(self, prompts: list[str], params: SamplingParams, seed: int) -> list[GeneratedSample]:
+    def _generate(self, prompts: list[str], repeats: int, params: SamplingParams, seed: int) -> list[GeneratedSample]:
         encoded = self.tokenizer(prompts, return_tensors="pt", padding=True)
         first_device = next(self.model.parameters()).device
         input_ids = encoded["input_ids"].to(first_device)
         attention_mask = encoded["attention_mask"].to(first_device)
+        cached = self._prompt_cache(input_ids, attention_mask, repeats)
+        input_ids = input_ids.repeat_interleave(repeats, dim=0)
+        attention_mask = attention_mask.repeat_interleave(repeats, dim=0)
         stop = () if params.chat else params.stop
-        monitor = TokenLogprobs(input_ids.shape[1], len(prompts), self.tokenizer, stop, first_device)
+        monitor = TokenLogprobs(input_ids.shape[1], input_ids.shape[0], self.tokenizer, stop, first_device)
         hook = self.model.register_forward_hook(monitor.forward_hook)
         torch.manual_seed(seed)
         sampling: dict[str, Any] = (
@@ -208,6 +254,8 @@ class TransformersSampler:
             if params.greedy
             else {"do_sample": True, "temperature": params.temperature, "top_p": params.top_p, "top_k": 0}
         )
+        if cached is not None:
+            sampling[cached[0]] = cached[1]
         try:
             output = self.model.generate(
                 input_ids=input_ids,
@@ -222,8 +270,8 @@ class TransformersSampler:
             hook.remove()
         generated = output[:, input_ids.shape[1] :]
         samples = []
-        for row in range(len(prompts)):
-            text = self.tokenizer.decode(generated[row], skip_special_tokens=True)
+        for row in range(input_ids.shape[0]):
+            text = str(self.tokenizer.decode(generated[row], skip_special_tokens=True))
             completion = extract_code(text) if params.chat else truncate_at_stop(text, params.stop)
             tokens = int(monitor.counts[row])
             samples.append(GeneratedSample(completion, float(monitor.sums[row]), tokens))

@@ -120,8 +120,8 @@ def test_trained_model_reaches_pass_at_1(pytester: pytest.Pytester, trained_mode
 def test_samples_seed_cache_and_save(pytester: pytest.Pytester, random_model: Path) -> None:
     write_problems(pytester)
     cache = f"--passk-cache-dir={pytester.path / 'cache'}"
-    common = ["--model", str(random_model), "--samples", "3", "--passk-max-new-tokens=12", "--passk-seed=7", cache, "-n", "2"]
-    first = pytester.runpytest(*common, "--passk-save-completions=first.jsonl")
+    common = ["--model", str(random_model), "--samples", "3", "--passk-max-new-tokens=12", "--passk-seed=7", cache]
+    first = pytester.runpytest(*common, "-n", "2", "--passk-save-completions=first.jsonl")
     outcomes = first.parseoutcomes()
     assert outcomes.get("passed", 0) + outcomes.get("failed", 0) == 9  # random code: whatever its verdicts, 3 x 3 samples
     first.stdout.fnmatch_lines(["passk: 9 samples generated, 0 from the cache*"])
@@ -137,7 +137,7 @@ def test_samples_seed_cache_and_save(pytester: pytest.Pytester, random_model: Pa
     )
     assert [s["completion"] for s in saved(pytester.path / "third.jsonl")] == [s["completion"] for s in samples]
     # Asking for more samples draws only the missing ones.
-    more = pytester.runpytest(*common[:3], "5", *common[4:], "-p", "no:xdist")
+    more = pytester.runpytest(*common[:3], "5", *common[4:])
     more.stdout.fnmatch_lines(["passk: 6 samples generated, 9 from the cache*"])
 
 

@@ -1,0 +1,36 @@
+from __future__ import annotations
+
+import pytest
+
+pytest.importorskip("xdist")
+
+from pytest_passk.scheduling import owned_scopes, problem_scope, scope_owners  # noqa: E402
+
+
+def test_problem_scope() -> None:
+    assert problem_scope("problems/HumanEval.suite.toml::HumanEval/0[17]") == "problems/HumanEval.suite.toml::HumanEval/0"
+    assert problem_scope("problems/x.jsonl.gz::a/b[0]") == "problems/x.jsonl.gz::a/b"
+    assert problem_scope("problems/examples/problem_rle.py::examples/rle[3]") == "problems/examples/problem_rle.py::examples/rle"
+    # Ordinary tests, parametrized or not, are units of their own.
+    assert problem_scope("tests/test_x.py::test_y[1]") == "tests/test_x.py::test_y[1]"
+    assert problem_scope("tests/test_x.py::TestA::test_y") == "tests/test_x.py::TestA::test_y"
+
+
+def test_problems_are_dealt_round_robin_in_collection_order() -> None:
+    nodeids = [f"p.jsonl::T/{t}[{i}]" for t in range(5) for i in range(3)] + ["tests/test_a.py::test_b"]
+    owners = scope_owners(nodeids, 2)
+    assert owners == {"p.jsonl::T/0": 0, "p.jsonl::T/1": 1, "p.jsonl::T/2": 0, "p.jsonl::T/3": 1, "p.jsonl::T/4": 0,
+                      "tests/test_a.py::test_b": 1}
+    assert owned_scopes(nodeids, 0, 2) | owned_scopes(nodeids, 1, 2) == set(owners)
+    assert not owned_scopes(nodeids, 0, 2) & owned_scopes(nodeids, 1, 2)
+
+
+def test_mixed_with_ordinary_tests_under_xdist(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(test_plain="import pytest\n\n@pytest.mark.parametrize('x', range(5))\ndef test_x(x):\n    assert x < 4\n")
+    pytester.makefile(
+        ".py",
+        problem_one="PROMPT = 'def one():\\n'\nCANONICAL_SOLUTION = '    return 1\\n'\ndef check(candidate):\n    assert candidate() == 1\n",
+    )
+    result = pytester.runpytest("-n", "2", "test_plain.py", "problem_one.py")
+    result.assert_outcomes(passed=5, failed=1)
+    result.stdout.fnmatch_lines(["hand-written: 1 problems, n = 1 samples each: pass@1 = 100.00%"])
