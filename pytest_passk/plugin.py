@@ -258,6 +258,13 @@ def generate_samples(config: pytest.Config, settings: Settings) -> None:
         )
     except ModelLoadError as exc:
         raise pytest.UsageError(str(exc)) from None
+    except Exception as exc:  # a device error, a model that breaks midway: finished batches are cached
+        first_line = (str(exc).strip().splitlines() or [""])[0]
+        pytest.exit(
+            f"passk: sampling from {settings.model.model} failed ({type(exc).__name__}: {first_line}); "
+            "the samples finished so far are cached and a rerun continues from them",
+            returncode=pytest.ExitCode.INTERNAL_ERROR,
+        )
     config.stash[RESULTS_KEY].generation = report
     config.stash[PLAN_KEY] = read_completions(report.samples_file)
     config.stash[SAMPLES_PATH_KEY] = str(report.samples_file)

@@ -170,6 +170,36 @@ def test_unloadable_model_is_a_usage_error(pytester: pytest.Pytester, random_mod
     assert "Traceback" not in result.stderr.str() + result.stdout.str()
 
 
+def test_failure_midway_keeps_finished_batches(tmp_path: Path, random_model: Path,
+                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    import importlib
+
+    from pytest_passk.problems import Problem
+
+    # Through sys.modules: in-process pytester runs above may have left stale module attributes.
+    generation = importlib.import_module("pytest_passk.generation")
+    model = importlib.import_module("pytest_passk.model")
+    original = model.TransformersSampler._generate
+    calls = []
+
+    def breaks_on_second_batch(self: model.TransformersSampler, *args: object, **kwargs: object) -> object:
+        calls.append(1)
+        if len(calls) == 2:
+            raise RuntimeError("device lost")
+        return original(self, *args, **kwargs)  # type: ignore[arg-type]
+
+    problems = [Problem(f"p/{i}", f"def f{i}():\n", f"f{i}", "def check(c):\n    pass\n", "s") for i in range(3)]
+    options = generation.ModelOptions(str(random_model), None, "float32", "cpu", False, batch_size=2)
+    params = SamplingParams(samples=2, temperature=0.8, max_new_tokens=4)
+    monkeypatch.setattr(model.TransformersSampler, "_generate", breaks_on_second_batch)
+    with pytest.raises(RuntimeError, match="device lost"):
+        generation.sample_problems(problems, options, params, tmp_path, quiet=True)
+    monkeypatch.undo()
+    report = generation.sample_problems(problems, options, params, tmp_path, quiet=True)
+    assert (report.cached, report.generated) == (2, 4)  # one batch of 2 kept, the other 4 drawn now
+    assert len(saved(report.samples_file)) == 6
+
+
 def test_truncate_at_first_stop_sequence() -> None:
     text = "    return 1\n\nif __name__ == '__main__':\n    print(f())\ndef g(): pass"
     assert truncate_at_stop(text, CODEX_STOP_SEQUENCES) == "    return 1\n"
