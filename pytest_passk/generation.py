@@ -84,7 +84,7 @@ def sample_problems(
         def keep(batch: list[tuple[Job, GeneratedSample]]) -> None:
             by_key: dict[str, list[dict[str, Any]]] = defaultdict(list)
             for job, sample in batch:
-                by_key[job.key].append(sample.to_json(""))
+                by_key[job.key].append(sample.to_json())
             for key, samples in by_key.items():
                 cache.extend(key, samples)
             progress.update(len(batch))
@@ -99,7 +99,7 @@ def sample_problems(
         if params.greedy:
             samples = samples * params.samples
         for sample in samples:
-            lines.append(json.dumps({**sample, "task_id": problem.task_id}, ensure_ascii=False))
+            lines.append(json.dumps({"task_id": problem.task_id, **sample}, ensure_ascii=False))
     text = "\n".join(lines) + "\n"
     samples_file = cache_dir / "runs" / f"{cache_key(text)}.jsonl"
     samples_file.parent.mkdir(parents=True, exist_ok=True)

@@ -297,8 +297,9 @@ def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> ProblemFil
 
 @pytest.hookimpl(trylast=True)
 def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Remember which items of a problem this process will run, where the schedule
-    guarantees they all run here (no xdist, or xdist with per-problem scheduling)."""
+    """Remember which samples this process will run, and in what order, as far as the
+    schedule tells: all of them without xdist, the dealt problems' under per-problem
+    scheduling, and whole problems wherever the schedule keeps them together."""
     worker = is_worker(config)
     workerinput: dict[str, Any] = getattr(config, "workerinput", {})
     grouped = workerinput.get("passk_grouped", False) if worker else True

@@ -49,9 +49,9 @@ class GeneratedSample:
     def mean_logprob(self) -> float:
         return self.sum_logprob / self.num_tokens if self.num_tokens else 0.0
 
-    def to_json(self, task_id: str) -> dict[str, Any]:
+    def to_json(self) -> dict[str, Any]:
+        """As cached and, with the task id added, as written to a completions file."""
         return {
-            "task_id": task_id,
             "completion": self.completion,
             "sum_logprob": self.sum_logprob,
             "mean_logprob": self.mean_logprob,

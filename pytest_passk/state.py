@@ -63,22 +63,36 @@ LOOKAHEAD = 2048
 class RunOrder:
     """What this process knows of the samples it will run next, to submit them ahead.
 
-    Without xdist that is the whole ``session.items``. Under xdist a worker only
-    knows that it runs all of a problem's samples (per-problem scheduling) and,
-    through ``nextitem``, where it goes next.
+    Without xdist that is the whole ``session.items``; under xdist with
+    per-problem scheduling, the samples of the problems dealt to this worker.
+    Whatever the schedule, a worker runs all of a problem's samples (``groups``)
+    and learns where it goes next from ``nextitem``.
     """
 
     items: list[SampleItem] = field(default_factory=list)
     position: dict[str, int] = field(default_factory=dict)
     groups: dict[tuple[str, str], list[SampleItem]] = field(default_factory=dict)
+    # What was handed out already, so that each call returns only what is new:
+    # this runs once per item, and the lookahead is thousands of items long.
+    handed_groups: set[tuple[str, str]] = field(default_factory=set)
+    handed_through: int = 0
 
     def upcoming(self, item: SampleItem, nextitem: pytest.Item | None) -> list[SampleItem]:
-        ahead = list(self.groups.get(item.group_key, [item]))
-        if isinstance(nextitem, type(item)):
-            ahead += self.groups.get(nextitem.group_key, [nextitem])
+        """The samples to submit now, before ``item`` runs; none of them twice."""
+        ahead: list[SampleItem] = []
+        for anchor in (item, nextitem):
+            if not isinstance(anchor, type(item)):
+                continue
+            if anchor.group_key not in self.groups:
+                ahead.append(anchor)
+            elif anchor.group_key not in self.handed_groups:
+                self.handed_groups.add(anchor.group_key)
+                ahead += self.groups[anchor.group_key]
         start = self.position.get(item.nodeid)
         if start is not None:
-            ahead += self.items[start + 1 : start + 1 + LOOKAHEAD]
+            end = min(len(self.items), start + 1 + LOOKAHEAD)
+            ahead += self.items[max(start + 1, self.handed_through) : end]
+            self.handed_through = max(self.handed_through, end)
         return ahead
 
 
