@@ -99,7 +99,7 @@ def sample_problems(
         if params.greedy:
             samples = samples * params.samples
         for sample in samples:
-            lines.append(json.dumps({"task_id": problem.task_id, **sample}, ensure_ascii=False))
+            lines.append(json.dumps({**sample, "task_id": problem.task_id}, ensure_ascii=False))
     text = "\n".join(lines) + "\n"
     samples_file = cache_dir / "runs" / f"{cache_key(text)}.jsonl"
     samples_file.parent.mkdir(parents=True, exist_ok=True)
