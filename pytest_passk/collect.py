@@ -76,6 +76,7 @@ class SampleItem(pytest.Item):
                     "message": outcome.message,
                     "seconds": round(outcome.seconds, 6),
                     "shared": runner.shares_verdict(self.nodeid),
+                    "key": runner.journal_key(self.nodeid),
                 },
             )
         )

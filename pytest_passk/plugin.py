@@ -13,12 +13,14 @@ import pytest
 from . import __version__
 from .collect import ProblemFile, SampleItem
 from .completions import CompletionsFileError, SamplePlan, read_completions
-from .executor import Limits
+from .executor import Limits, probe_isolation
+from .journal import VerdictJournal
 from .protocol import run_sample_protocol
 from .generation import ModelOptions
 from .problems import Problem, ProblemFileError, discover_problem_files, is_problem_file, load_problem_file
 from .sampling import CODEX_STOP_SEQUENCES, SamplingParams
 from .state import (
+    KNOWN_VERDICTS_KEY,
     RUN_ORDER_KEY,
     PLAN_KEY,
     RESULTS_KEY,
@@ -59,6 +61,14 @@ def pytest_addoption(parser: pytest.Parser) -> None:
            help="Execute every sample, also byte-identical completions of the same problem "
            "(by default those run once and share the verdict)")
     option("--passk-json", metavar="PATH", ini_type=None, help="Write the summary and every sample's verdict as JSON")
+    option("--passk-isolation", metavar="MODE",
+           help="How samples are confined: auto (every layer that works here), strict (refuse to run unless all "
+           "work), basic (resource limits and a process group only, as OpenAI's evaluator). Default: auto")
+    option("--passk-resume", ini_type=None, action="store_true", default=False,
+           help="Reuse the verdicts an interrupted run with the same inputs recorded; execute only the rest")
+    option("--passk-suspicious-passes", ini_type="bool", action="store_true", default=None,
+           help="Count samples whose results are their own classes overriding comparison as passed, "
+           "as OpenAI's evaluator does (by default they get the verdict suspicious)")
     add_model_options(group, option)
     option(
         "--passk-env",
@@ -152,7 +162,19 @@ def read_settings(config: pytest.Config) -> Settings:
         json_report=Path(json_report).expanduser().resolve() if json_report else None,
         env_passthrough=tuple(config.getoption("passk_env") or ()),
         deduplicate=not _flag(config, "passk_no_dedup"),
+        isolation=read_isolation(config),
+        resume=bool(config.getoption("passk_resume")),
+        suspicious_passes=_flag(config, "passk_suspicious_passes"),
     )
+
+
+def read_isolation(config: pytest.Config) -> str:
+    from .isolation import MODES
+
+    mode = _setting(config, "passk_isolation") or "auto"
+    if mode not in MODES:
+        raise pytest.UsageError(f"--passk-isolation: expected one of {', '.join(MODES)}, got {mode!r}")
+    return str(mode)
 
 
 def _number(config: pytest.Config, name: str, kind: type, default: Any) -> Any:
@@ -219,10 +241,13 @@ def pytest_sessionstart(session: pytest.Session) -> None:
     (xdist spawns them in its own trylast sessionstart)."""
     config = session.config
     if is_worker(config):
-        samples_path = config.workerinput["passk_samples"]  # type: ignore[attr-defined]
+        workerinput = config.workerinput  # type: ignore[attr-defined]
+        samples_path = workerinput["passk_samples"]
         config.stash[PLAN_KEY] = read_completions(Path(samples_path)) if samples_path else SamplePlan(reference=True)
+        config.stash[KNOWN_VERDICTS_KEY] = {key: tuple(value) for key, value in workerinput["passk_known"].items()}
         return
     settings = config.stash[SETTINGS_KEY]
+    prepare_execution(config, settings)
     if settings.model is not None:
         generate_samples(config, settings)
         return
@@ -236,6 +261,26 @@ def pytest_sessionstart(session: pytest.Session) -> None:
         raise pytest.UsageError(str(exc)) from None
     config.stash[PLAN_KEY] = plan
     config.stash[SAMPLES_PATH_KEY] = str(settings.completions)
+
+
+def prepare_execution(config: pytest.Config, settings: Settings) -> None:
+    """Find out which isolation samples will get (refusing a strict run without it),
+    and open the verdict journal, reading it back when resuming."""
+    results = config.stash[RESULTS_KEY]
+    if not discover_problem_files(config.args, config.rootpath):
+        return  # a test run that reaches no problem: nothing to isolate or record
+    try:
+        results.isolation = probe_isolation(settings.isolation, settings.limits.memory)
+    except OSError as exc:
+        raise pytest.UsageError(f"passk: cannot start the sample runner: {exc}") from None
+    if settings.isolation == "strict" and results.isolation.missing:
+        missing = ", ".join(f"{layer} ({why})" for layer, why in results.isolation.missing.items())
+        raise pytest.UsageError(f"passk: --passk-isolation=strict, but not available here: {missing}")
+    try:
+        results.journal = VerdictJournal(settings.cache_dir / "verdicts.jsonl", resume=settings.resume)
+    except OSError as exc:
+        raise pytest.UsageError(f"passk: cannot write the verdict journal in {settings.cache_dir}: {exc}") from None
+    config.stash[KNOWN_VERDICTS_KEY] = dict(results.journal.known)
 
 
 def generate_samples(config: pytest.Config, settings: Settings) -> None:
@@ -344,7 +389,10 @@ class VerdictCollector:
             return
         for name, value in report.user_properties:
             if name == "passk":
-                self.results.records.append(SampleRecord.from_properties(value))  # type: ignore[arg-type]
+                record = SampleRecord.from_properties(value)  # type: ignore[arg-type]
+                self.results.records.append(record)
+                if self.results.journal is not None:
+                    self.results.journal.record(value["key"], record.verdict, record.message, record.seconds)  # type: ignore[index]
 
 
 @pytest.hookimpl(trylast=True)
@@ -357,6 +405,8 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
         return
     results = config.stash[RESULTS_KEY]
     settings = config.stash[SETTINGS_KEY]
+    if results.journal is not None:
+        results.journal.close()
     results.summaries = summarize(results.records, settings.ks)
     if settings.json_report is not None:
         plan = config.stash.get(PLAN_KEY, SamplePlan())
@@ -377,6 +427,8 @@ def run_description(settings: Settings, results: Results) -> dict[str, Any]:
         "ks": list(settings.ks),
         "deduplicate": settings.deduplicate,
     }
+    if results.isolation is not None:
+        run["isolation"] = {"mode": results.isolation.mode, "layers": results.isolation.layers}
     if settings.model is not None and results.generation is not None:
         generation = results.generation
         run["model"] = {"id": settings.model.model, "revision": settings.model.revision, **generation.model_identity}
@@ -391,14 +443,22 @@ def run_description(settings: Settings, results: Results) -> dict[str, Any]:
 
 
 def pytest_report_header(config: pytest.Config) -> list[str] | None:
-    generation = config.stash[RESULTS_KEY].generation if RESULTS_KEY in config.stash else None
-    if generation is None:
+    if RESULTS_KEY not in config.stash:
         return None
-    rate = generation.tokens / generation.seconds if generation.seconds > 0 else 0.0
-    return [
-        f"passk: {generation.generated} samples generated, {generation.cached} from the cache"
-        + (f", {generation.tokens} tokens in {generation.seconds:.1f} s ({rate:.0f} tok/s)" if generation.generated else "")
-    ]
+    results = config.stash[RESULTS_KEY]
+    lines = []
+    if results.isolation is not None:
+        lines.append(f"passk isolation: {results.isolation.description}")
+    if results.journal is not None and results.journal.known:
+        lines.append(f"passk: resuming, {len(results.journal.known)} verdicts recorded by an earlier run")
+    generation = results.generation
+    if generation is not None:
+        rate = generation.tokens / generation.seconds if generation.seconds > 0 else 0.0
+        lines.append(
+            f"passk: {generation.generated} samples generated, {generation.cached} from the cache"
+            + (f", {generation.tokens} tokens in {generation.seconds:.1f} s ({rate:.0f} tok/s)" if generation.generated else "")
+        )
+    return lines or None
 
 
 def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:
@@ -418,6 +478,7 @@ class XdistHooks:
     def pytest_configure_node(self, node: Any) -> None:
         config = node.config
         node.workerinput["passk_samples"] = config.stash.get(SAMPLES_PATH_KEY, "")
+        node.workerinput["passk_known"] = {key: list(value) for key, value in config.stash.get(KNOWN_VERDICTS_KEY, {}).items()}
         dist = config.getoption("dist")
         node.workerinput["passk_grouped"] = dist in ("load", "loadscope", "loadfile", "each")
         node.workerinput["passk_dealt"] = dist == "load"  # ProblemScheduling, below

@@ -10,7 +10,8 @@ from typing import TYPE_CHECKING
 import pytest
 
 from .completions import SamplePlan
-from .executor import Limits, SampleRunner
+from .executor import IsolationReport, Limits, SampleRunner
+from .journal import VerdictJournal
 from .generation import GenerationReport, ModelOptions
 from .sampling import SamplingParams
 from .summary import SampleRecord, SuiteSummary
@@ -36,6 +37,9 @@ class Settings:
     cache_dir: Path = Path(".passk")
     regenerate: bool = False
     save_completions: Path | None = None
+    isolation: str = "auto"
+    resume: bool = False
+    suspicious_passes: bool = False
 
 
 @dataclass
@@ -45,6 +49,8 @@ class Results:
     records: list[SampleRecord] = field(default_factory=list)
     summaries: list[SuiteSummary] = field(default_factory=list)
     generation: GenerationReport | None = None
+    isolation: IsolationReport | None = None
+    journal: VerdictJournal | None = None
 
 
 SETTINGS_KEY = pytest.StashKey[Settings]()
@@ -54,6 +60,8 @@ SAMPLES_PATH_KEY = pytest.StashKey[str]()
 RUNNER_KEY = pytest.StashKey[SampleRunner]()
 RESULTS_KEY = pytest.StashKey[Results]()
 RUN_ORDER_KEY = pytest.StashKey["RunOrder"]()
+# Verdicts of an earlier run to resume from (verdict key -> verdict, message, seconds).
+KNOWN_VERDICTS_KEY = pytest.StashKey[dict[str, tuple[str, str, float]]]()
 # Samples submitted ahead of the one running: enough to keep the fork server busy
 # while a hanging sample waits out its timeout.
 LOOKAHEAD = 2048
@@ -103,6 +111,14 @@ def sample_runner(config: pytest.Config) -> SampleRunner:
         # Each process that runs samples gets its share of the cores for them.
         workers = int(getattr(config, "workerinput", {}).get("workercount", 1))
         parallel = max(1, (os.cpu_count() or 1) // workers)
-        config.stash[RUNNER_KEY] = SampleRunner(settings.limits, settings.env_passthrough, parallel, settings.deduplicate)
+        config.stash[RUNNER_KEY] = SampleRunner(
+            settings.limits,
+            settings.env_passthrough,
+            parallel,
+            settings.deduplicate,
+            isolation=settings.isolation,
+            known=config.stash.get(KNOWN_VERDICTS_KEY, {}),
+            suspicious_passes=settings.suspicious_passes,
+        )
     return config.stash[RUNNER_KEY]
 

