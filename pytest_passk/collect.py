@@ -77,6 +77,7 @@ class SampleItem(pytest.Item):
                     "seconds": round(outcome.seconds, 6),
                     "shared": runner.shares_verdict(self.nodeid),
                     "key": runner.journal_key(self.nodeid),
+                    "resumed": runner.was_resumed(self.nodeid),
                 },
             )
         )

@@ -90,6 +90,7 @@ class SampleRunner:
         self.process: subprocess.Popen[bytes] | None = None
         self.isolation_report: IsolationReport | None = None
         self.verdict_keys: dict[Hashable, str] = {}
+        self.resumed: set[int] = set()  # executions whose verdict came from the journal
         self.defined: set[Hashable] = set()
         # sample key -> the execution that decides it; (problem, completion) -> execution
         self.decided_by: dict[Hashable, int] = {}
@@ -122,6 +123,7 @@ class SampleRunner:
                 self.done[execution] = Outcome("failed", "no completion (null or missing in the samples)", 0.0)
             elif verdict in self.known:
                 self.done[execution] = Outcome(*self.known[verdict])
+                self.resumed.add(execution)
             else:
                 self._send(execution, problem, problem_key, completion)
         self.decided_by[key] = execution
@@ -163,6 +165,10 @@ class SampleRunner:
             self.done[sample_id] = Outcome(verdict, message, seconds)
         return self.done[execution]
 
+    def was_resumed(self, key: Hashable) -> bool:
+        """Whether ``key``'s verdict was recorded by an earlier run rather than executed now."""
+        return self.decided_by[key] in self.resumed
+
     def journal_key(self, key: Hashable) -> str:
         """What identifies the sample's verdict across runs (see :mod:`pytest_passk.journal`)."""
         return self.verdict_keys[key]
@@ -195,11 +201,12 @@ class SampleRunner:
         self.process = None
 
 
-def start_server(parallel: int, isolation: str, memory: int,
-                 env: dict[str, str]) -> tuple[subprocess.Popen[bytes], IsolationReport]:
-    """Start a fork server and read what isolation it could set up."""
+def start_server(parallel: int, isolation: str, memory: int, env: dict[str, str],
+                 without: tuple[str, ...] = ()) -> tuple[subprocess.Popen[bytes], IsolationReport]:
+    """Start a fork server and read what isolation it could set up (``without``: layers to leave out)."""
     process = subprocess.Popen(
-        [sys.executable, "-s", str(Path(forkserver.__file__)), str(parallel), isolation, str(memory)],
+        [sys.executable, "-s", str(Path(forkserver.__file__)), str(parallel), isolation, str(memory),
+         ",".join(without)],
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         stderr=subprocess.DEVNULL,

@@ -41,7 +41,7 @@ from typing import IO, Any, BinaryIO, Callable
 if __package__:
     from . import isolation
 else:  # run as a script by the executor
-    import isolation  # type: ignore[no-redef]
+    import isolation  # type: ignore[no-redef,import-not-found]
 
     del sys.modules["isolation"]  # a completion's `import isolation` must not find it
 
@@ -211,7 +211,7 @@ class ResultWatch:
             seen += 1
             kind = type(item)
             if kind in (list, tuple, set, frozenset):
-                pending.extend(item)  # type: ignore[call-overload]
+                pending.extend(item)  # type: ignore[arg-type]
             elif kind is dict:
                 pending.extend(item.keys())  # type: ignore[attr-defined]
                 pending.extend(item.values())  # type: ignore[attr-defined]
@@ -344,7 +344,7 @@ def exit_reason(status: int) -> tuple[str, str]:
             return "timeout", "CPU time limit exceeded"
         name = signal.Signals(sig).name if sig in signal.Signals._value2member_map_ else str(sig)
         return "crashed", f"killed by signal {name}"
-    return "crashed", f"exited with status {os.WEXITSTATUS(status)} before the check finished"
+    return "crashed", f"exited (status {os.WEXITSTATUS(status)}) without reporting a verdict"
 
 
 class Server:
@@ -415,6 +415,8 @@ class Server:
             verdict, message = "timeout", "timed out (killed)"
         elif self.confinement.killed_for_memory(run.slot):
             verdict, message = "oom", "killed by the out-of-memory killer (memory limit of the sample's processes)"
+        elif run.buffer:
+            verdict, message = "crashed", "wrote something other than its verdict on the result channel"
         else:
             verdict, message = exit_reason(status)
         if reply:
@@ -498,17 +500,19 @@ class Server:
 
 
 def main() -> None:
-    """``forkserver.py PARALLEL ISOLATION MEMORY``; the first reply says which isolation is in force."""
+    """``forkserver.py PARALLEL ISOLATION MEMORY [LAYER,...]`` (layers to leave out);
+    the first reply says which isolation is in force."""
     if sys.path and sys.path[0] == os.path.dirname(os.path.abspath(__file__)):
         del sys.path[0]  # a completion's `import problems` must not find the plugin's modules
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the test run's to handle
     parallel, mode, memory = int(sys.argv[1]), sys.argv[2], int(sys.argv[3])
+    without = frozenset(sys.argv[4].split(",")) if len(sys.argv) > 4 else frozenset()
     requests = os.fdopen(0, "rb", buffering=0)
     replies = os.fdopen(os.dup(1), "wb")
     # Nothing this process or its children print may reach the reply channel.
     devnull = os.open(os.devnull, os.O_WRONLY)
     os.dup2(devnull, 1)
-    confinement = isolation.Confinement(mode, memory, slot_count(parallel))
+    confinement = isolation.Confinement(mode, memory, slot_count(parallel), without)
     layers = confinement.setup()
     missing = confinement.missing()
     write_frame(replies, ("ready", layers, confinement.describe()))

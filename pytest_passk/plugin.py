@@ -483,6 +483,16 @@ class XdistHooks:
         node.workerinput["passk_grouped"] = dist in ("load", "loadscope", "loadfile", "each")
         node.workerinput["passk_dealt"] = dist == "load"  # ProblemScheduling, below
 
+    def pytest_handlecrashitem(self, crashitem: str, report: pytest.TestReport, sched: Any) -> None:
+        """A worker died (the samples are confined, so not by a sample's doing):
+        an error of the harness, not a model failure. xdist starts a new worker,
+        and the scheduler hands the dead worker's unfinished samples, this one
+        included, to the workers left, so no verdict is lost."""
+        worker = getattr(getattr(report, "node", None), "gateway", None)
+        name = getattr(worker, "id", "a worker")
+        report.when = "setup"  # reported as an error
+        report.longrepr = f"harness error: {name} died while running {crashitem}; its samples run again on another worker"
+
     def pytest_xdist_make_scheduler(self, config: pytest.Config, log: Any) -> Any:
         if config.getoption("dist") != "load":
             return None

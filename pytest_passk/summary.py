@@ -27,6 +27,7 @@ class SampleRecord:
     message: str
     seconds: float
     shared: bool = False  # the verdict of an identical completion's execution
+    resumed: bool = False  # the verdict an interrupted run recorded
 
     @classmethod
     def from_properties(cls, properties: dict[str, Any]) -> SampleRecord:
@@ -38,6 +39,7 @@ class SampleRecord:
             message=str(properties["message"]),
             seconds=float(properties["seconds"]),
             shared=bool(properties.get("shared", False)),
+            resumed=bool(properties.get("resumed", False)),
         )
 
 

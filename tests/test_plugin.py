@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import codecs
+import json
 from pathlib import Path
 from typing import Callable
 
@@ -109,7 +111,10 @@ def test_out_of_memory_is_a_verdict(pytester: pytest.Pytester, toy_problems: Pat
         ('{"task_id": "Toy/0", "completion": "x"}\n{oops\n', "samples.jsonl:2: not valid JSON"),
         ('{"task_id": "Toy/7", "completion": "x"}\n', "samples.jsonl:1: unknown task_id 'Toy/7'"),
         ("", "samples.jsonl: no completions in file"),
+        ('{"task_id": "Toy/0", "completion": "x"}\n{"task_id": "To', "samples.jsonl:2: not valid JSON"),
+        ('{"task_id": "HumanEval/0", "completion": "x"}\n', "samples.jsonl:1: unknown task_id 'HumanEval/0'"),
     ],
+    ids=["bad-json", "unknown-task", "empty", "truncated", "other-benchmark"],
 )
 def test_bad_completions_file_is_a_usage_error(pytester: pytest.Pytester, toy_problems: Path, content: str,
                                                message: str, mode: list[str]) -> None:
@@ -219,3 +224,11 @@ def test_results_overriding_comparison_are_suspicious(pytester: pytest.Pytester,
     assert [s["verdict"] for s in samples] == ["suspicious", "suspicious", "suspicious", "passed", "failed"]  # type: ignore[index]
     assert "Yes.__eq__" in samples[0]["message"]  # type: ignore[index]
     assert read_report(report)["suites"][0]["verdicts"]["suspicious"] == 3  # type: ignore[index]
+
+
+def test_completions_with_bom_and_windows_line_endings(pytester: pytest.Pytester, toy_problems: Path) -> None:
+    rows = [{"task_id": "Toy/0", "completion": "    return a + b\n"}, {"task_id": "Toy/1", "completion": "    return x\n"}]
+    path = pytester.path / "samples.jsonl"
+    path.write_bytes(codecs.BOM_UTF8 + "\r\n".join(json.dumps(row) for row in rows).encode() + b"\r\n")
+    result = pytester.runpytest("problems", f"--passk-completions={path}")
+    result.assert_outcomes(passed=1, failed=1, skipped=1)

@@ -154,3 +154,26 @@ def test_hostile_samples_are_contained(pytester: pytest.Pytester, toy_problems: 
     assert data["run"]["isolation"]["mode"] == "strict"  # type: ignore[index]
     result.stdout.fnmatch_lines(["passk isolation: strict: *pid-namespace*"])
     assert result.ret == pytest.ExitCode.TESTS_FAILED
+
+
+@pytest.mark.parametrize("workers", [[], ["-n", "2"]], ids=["no-xdist", "xdist"])
+def test_isolation_modes_agree_on_honest_samples(pytester: pytest.Pytester, toy_problems: Path,
+                                                 completions_file: Completions, workers: list[str]) -> None:
+    bodies = ["    return a + b\n", "    return a - b\n", "    import math\n    return math.floor(a + b)\n",
+              "    import tempfile, os\n    with tempfile.TemporaryFile() as f:\n        f.write(b'x')\n    return a + b\n",
+              "    open('scratch.txt', 'w').write(str(a + b))\n    return int(open('scratch.txt').read())\n"]
+    path = completions_file([("Toy/0", body) for body in bodies])
+    verdicts = {}
+    for mode in ("basic", "auto"):
+        report = pytester.path / f"{mode}.json"
+        result = pytester.runpytest("problems", *workers, f"--passk-completions={path}", f"--passk-isolation={mode}",
+                                    f"--passk-json={report}")
+        result.stdout.fnmatch_lines([f"passk isolation: {mode}: rlimits, process-group*"])
+        verdicts[mode] = [s["verdict"] for s in json.loads(report.read_text())["samples"]]
+    assert verdicts["basic"] == verdicts["auto"] == ["passed", "failed", "passed", "passed", "passed"]
+
+
+def test_unknown_isolation_mode_is_a_usage_error(pytester: pytest.Pytester, toy_problems: Path) -> None:
+    result = pytester.runpytest("problems", "--passk-isolation=gvisor")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["*--passk-isolation: expected one of auto, strict, basic, got 'gvisor'*"])
