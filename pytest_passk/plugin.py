@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import codecs
 import dataclasses
+import datetime
 import re
 from pathlib import Path
 from typing import Any
@@ -32,7 +33,10 @@ from .state import (
     Settings,
     sample_runner,
 )
-from .summary import SampleRecord, format_summary, summarize, write_json
+from .gates import GATE_FAILED, Baseline, GateError, Threshold, check_minimums, compare_with_baseline, parse_threshold
+from .metrics import bleu_scores, bleu_separation, oracle_pass, ranked_pass_at_1, unique_fraction
+from .report import Analysis, problems_hash, report_document, write_json
+from .summary import HARNESS_ERROR, SampleRecord, format_summary, summarize
 
 DEFAULT_KS = "1,10,100"
 MEMORY_UNITS = {"": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40}
@@ -69,6 +73,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     option("--passk-suspicious-passes", ini_type="bool", action="store_true", default=None,
            help="Count samples whose results are their own classes overriding comparison as passed, "
            "as OpenAI's evaluator does (by default they get the verdict suspicious)")
+    add_gate_options(group, option)
     add_model_options(group, option)
     option(
         "--passk-env",
@@ -78,6 +83,20 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         default=[],
         help="Pass this environment variable through to samples (repeatable); they get PATH, LANG, LC_ALL, TZ only",
     )
+
+
+def add_gate_options(group: Any, option: Any) -> None:
+    option("--passk-min", metavar="[SUITE:]pass@K=VALUE", ini_type="linelist", action="append", default=None,
+           help="Gate: fail the run (exit status 8) when the measured value is below, e.g. pass@1=0.30 (repeatable)")
+    option("--passk-baseline", metavar="REPORT.json",
+           help="Compare with the JSON report of an earlier run: per pass@k, and the problems that got worse or better")
+    option("--passk-max-drop", metavar="[SUITE:]pass@K=POINTS", ini_type="linelist", action="append", default=None,
+           help="Gate: fail when pass@K fell by more than this against --passk-baseline, e.g. pass@1=0.02 (repeatable)")
+    option("--passk-require-significant", ini_type="bool", action="store_true", default=None,
+           help="Only a drop that a paired permutation test over problems finds significant (p < 0.05) fails the gate")
+    option("--passk-ci", metavar="LEVEL",
+           help="Confidence level of the bootstrap intervals over problems, or off. Default: 0.95")
+    option("--passk-html", metavar="PATH", ini_type=None, help="Write a self-contained HTML report")
 
 
 def add_model_options(group: Any, option: Any) -> None:
@@ -165,7 +184,40 @@ def read_settings(config: pytest.Config) -> Settings:
         isolation=read_isolation(config),
         resume=bool(config.getoption("passk_resume")),
         suspicious_passes=_flag(config, "passk_suspicious_passes"),
+        **read_gates(config),
     )
+
+
+def read_gates(config: pytest.Config) -> dict[str, Any]:
+    def thresholds(name: str) -> tuple[Threshold, ...]:
+        values = config.getoption(name) or config.getini(name) or []
+        return tuple(parse_threshold(value, "--" + name.replace("_", "-")) for value in values)
+
+    try:
+        minimums, max_drops = thresholds("passk_min"), thresholds("passk_max_drop")
+    except GateError as exc:
+        raise pytest.UsageError(str(exc)) from None
+    baseline = _setting(config, "passk_baseline")
+    if max_drops and not baseline:
+        raise pytest.UsageError("--passk-max-drop needs --passk-baseline (the report of the run to compare with)")
+    level_text = str(_setting(config, "passk_ci") or "0.95")
+    confidence: float | None = None
+    if level_text.lower() not in ("off", "none", "0", "no"):
+        try:
+            confidence = float(level_text.rstrip("%")) / (100.0 if level_text.endswith("%") else 1.0)
+        except ValueError:
+            confidence = -1.0
+        if not 0.0 < confidence < 1.0:
+            raise pytest.UsageError(f"--passk-ci: expected a level such as 0.95 (or off), got {level_text!r}")
+    html = config.getoption("passk_html")
+    return {
+        "minimums": minimums,
+        "max_drops": max_drops,
+        "baseline": Path(baseline).expanduser().resolve() if baseline else None,
+        "require_significant": _flag(config, "passk_require_significant"),
+        "confidence": confidence,
+        "html_report": Path(html).expanduser().resolve() if html else None,
+    }
 
 
 def read_isolation(config: pytest.Config) -> str:
@@ -247,6 +299,11 @@ def pytest_sessionstart(session: pytest.Session) -> None:
         config.stash[KNOWN_VERDICTS_KEY] = {key: tuple(value) for key, value in workerinput["passk_known"].items()}
         return
     settings = config.stash[SETTINGS_KEY]
+    if settings.baseline is not None:
+        try:
+            config.stash[RESULTS_KEY].baseline = Baseline.read(settings.baseline)
+        except GateError as exc:
+            raise pytest.UsageError(str(exc)) from None
     prepare_execution(config, settings)
     if settings.model is not None:
         generate_samples(config, settings)
@@ -386,17 +443,25 @@ class VerdictCollector:
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         if report.when != "call":
+            if report.failed:  # a setup or teardown error, or a worker that died
+                self.results.harness_errors += 1
             return
         for name, value in report.user_properties:
             if name == "passk":
                 record = SampleRecord.from_properties(value)  # type: ignore[arg-type]
                 self.results.records.append(record)
+                self.results.harness_errors += record.verdict == HARNESS_ERROR
                 if self.results.journal is not None:
                     self.results.journal.record(value["key"], record.verdict, record.message, record.seconds)  # type: ignore[index]
 
+    def pytest_collectreport(self, report: pytest.CollectReport) -> None:
+        if report.failed:  # a broken problem file
+            self.results.harness_errors += 1
 
-@pytest.hookimpl(trylast=True)
+
+@pytest.hookimpl(tryfirst=True)
 def pytest_sessionfinish(session: pytest.Session) -> None:
+    """Conclude the run before other plugins finish theirs (junitxml writes its file then)."""
     config = session.config
     if RUNNER_KEY in config.stash:
         config.stash[RUNNER_KEY].close()
@@ -407,10 +472,89 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
     settings = config.stash[SETTINGS_KEY]
     if results.journal is not None:
         results.journal.close()
-    results.summaries = summarize(results.records, settings.ks)
+    if not results.records:
+        return
+    results.summaries = summarize(results.records, settings.ks, settings.confidence)
+    plan = config.stash.get(PLAN_KEY, SamplePlan())
+    problems = reachable_problems(config)
+    completions = plan_completions(plan, problems)
+    results.analysis = analyse(results, settings, plan, problems, completions,
+                               with_bleu=settings.json_report is not None or settings.html_report is not None)
+    add_junit_properties(config, results)
+    if settings.json_report is None and settings.html_report is None:
+        return
+    run = run_description(settings, results) | {"problems_sha256": problems_hash(problems)}
+    document = report_document(results.summaries, results.records, run, results.analysis, plan.extras, completions)
     if settings.json_report is not None:
-        plan = config.stash.get(PLAN_KEY, SamplePlan())
-        write_json(settings.json_report, results.summaries, results.records, run_description(settings, results), plan.extras)
+        write_json(settings.json_report, document)
+    if settings.html_report is not None:
+        from .html_report import write_html
+
+        write_html(settings.html_report, document)
+
+
+def plan_completions(plan: SamplePlan, problems: list[Problem]) -> dict[str, list[str | None]]:
+    """Every problem's sample texts (the reference solution for a self-check)."""
+    if not plan.reference:
+        return plan.samples
+    return {p.task_id: [p.canonical_solution] for p in problems if p.canonical_solution is not None}
+
+
+def analyse(results: Results, settings: Settings, plan: SamplePlan, problems: list[Problem],
+            completions: dict[str, list[str | None]], with_bleu: bool) -> Analysis:
+    """The paper's metrics per suite, BLEU where a report wants it, and the gates."""
+    analysis = Analysis()
+    for summary in results.summaries:
+        records = [r for r in results.records if r.suite == summary.name]
+        tasks = {r.task_id for r in records}
+        paper = {
+            "pass@1_mean_logprob": ranked_pass_at_1(records, plan.extras, "mean_logprob"),
+            "pass@1_sum_logprob": ranked_pass_at_1(records, plan.extras, "sum_logprob"),
+            "oracle_pass@n": oracle_pass(records),
+            "unique_fraction": unique_fraction({t: texts for t, texts in completions.items() if t in tasks}),
+        }
+        analysis.paper[summary.name] = {key: value for key, value in paper.items() if value is not None}
+    if with_bleu:
+        references = {p.task_id: p.canonical_solution for p in problems if p.canonical_solution is not None}
+        analysis.bleu = bleu_scores(completions, references)
+        for summary in results.summaries:
+            records = [r for r in results.records if r.suite == summary.name]
+            analysis.bleu_separation[summary.name] = bleu_separation(records, analysis.bleu)
+    analysis.gates = check_minimums(results.summaries, list(settings.minimums))
+    if results.baseline is not None:
+        drops, analysis.comparisons = compare_with_baseline(results.summaries, results.baseline,
+                                                            list(settings.max_drops), settings.require_significant)
+        analysis.gates += drops
+    return analysis
+
+
+def add_junit_properties(config: pytest.Config, results: Results) -> None:
+    """pass@k figures (and gates) as properties of the suite in ``--junitxml``, for CI systems to show."""
+    junit = next((p for p in config.pluginmanager.get_plugins() if type(p).__name__ == "LogXML"
+                  and hasattr(p, "add_global_property")), None)
+    if junit is None:
+        return
+    for summary in results.summaries:
+        for metric, value in summary.pass_at_k.items():
+            junit.add_global_property(f"passk:{summary.name}:{metric}", f"{value:.6f}")
+            if metric in summary.intervals:
+                low, high = summary.intervals[metric]
+                junit.add_global_property(f"passk:{summary.name}:{metric}:interval", f"{low:.6f} {high:.6f}")
+    for gate in results.analysis.gates:
+        junit.add_global_property("passk:gate", gate.line)
+
+
+@pytest.hookimpl(trylast=True, specname="pytest_sessionfinish")
+def decide_exit_status(session: pytest.Session) -> None:
+    """With gates, the gates decide the exit status, not the samples: models never solve everything."""
+    config = session.config
+    if is_worker(config) or RESULTS_KEY not in config.stash or not config.stash[SETTINGS_KEY].gated:
+        return
+    results = config.stash[RESULTS_KEY]
+    if session.exitstatus not in (pytest.ExitCode.OK, pytest.ExitCode.TESTS_FAILED) or results.harness_errors:
+        return  # interrupted, a usage error, or the harness failed: pytest's own status says so
+    failed = not results.summaries or any(not gate.passed for gate in results.analysis.gates)
+    session.exitstatus = GATE_FAILED if failed else pytest.ExitCode.OK
 
 
 def run_description(settings: Settings, results: Results) -> dict[str, Any]:
@@ -421,6 +565,7 @@ def run_description(settings: Settings, results: Results) -> dict[str, Any]:
         source = str(settings.completions) if settings.completions else "reference solutions"
     run: dict[str, Any] = {
         "plugin_version": __version__,
+        "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         "source": source,
         "timeout": settings.limits.timeout,
         "memory": settings.limits.memory,
@@ -464,12 +609,25 @@ def pytest_report_header(config: pytest.Config) -> list[str] | None:
 def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:
     if is_worker(config):
         return
-    summaries = config.stash[RESULTS_KEY].summaries
-    if not summaries:
+    results = config.stash[RESULTS_KEY]
+    if not results.summaries:
         return
     terminalreporter.write_sep("=", "pass@k")
-    for line in format_summary(summaries):
+    for line in format_summary(results.summaries, results.analysis.paper):
         terminalreporter.write_line(line)
+    for comparison in results.analysis.comparisons:
+        for key in ("worse", "better"):
+            changed = comparison.get(key, [])
+            if changed:
+                listed = ", ".join(f"{c['task_id']} ({c['change'] * 100:+.0f})" for c in changed[:8])
+                terminalreporter.write_line(f"    vs baseline, {len(changed)} problems {key} by {comparison['changes_by']}: "
+                                            f"{listed}{', ...' if len(changed) > 8 else ''}")
+    if results.analysis.gates:
+        terminalreporter.write_sep("=", "gates")
+        for gate in results.analysis.gates:
+            terminalreporter.write_line(gate.line, green=gate.passed, red=not gate.passed)
+        if results.harness_errors:
+            terminalreporter.write_line(f"{results.harness_errors} harness errors: the gates can't be trusted", red=True)
 
 
 class XdistHooks:

@@ -11,7 +11,9 @@ import pytest
 
 from .completions import SamplePlan
 from .executor import IsolationReport, Limits, SampleRunner
+from .gates import Baseline, Threshold
 from .journal import VerdictJournal
+from .report import Analysis
 from .generation import GenerationReport, ModelOptions
 from .sampling import SamplingParams
 from .summary import SampleRecord, SuiteSummary
@@ -40,6 +42,16 @@ class Settings:
     isolation: str = "auto"
     resume: bool = False
     suspicious_passes: bool = False
+    minimums: tuple[Threshold, ...] = ()
+    baseline: Path | None = None
+    max_drops: tuple[Threshold, ...] = ()
+    require_significant: bool = False
+    confidence: float | None = 0.95
+    html_report: Path | None = None
+
+    @property
+    def gated(self) -> bool:
+        return bool(self.minimums or self.max_drops)
 
 
 @dataclass
@@ -51,6 +63,9 @@ class Results:
     generation: GenerationReport | None = None
     isolation: IsolationReport | None = None
     journal: VerdictJournal | None = None
+    baseline: Baseline | None = None
+    analysis: Analysis = field(default_factory=Analysis)
+    harness_errors: int = 0  # errors of the harness (not of samples): collection, dead workers, runner failures
 
 
 SETTINGS_KEY = pytest.StashKey[Settings]()

@@ -8,9 +8,10 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Iterable
 
+from .confidence import bootstrap_interval
 from .estimator import pass_at_k
 
-__all__ = ["SampleRecord", "SuiteSummary", "summarize", "write_json", "format_summary"]
+__all__ = ["SampleRecord", "SuiteSummary", "summarize", "format_summary", "task_order"]
 
 VERDICTS = ("passed", "failed", "timeout", "crashed", "oom", "suspicious", "error")
 HARNESS_ERROR = "error"  # the harness's fault, not the sample's: left out of pass@k
@@ -60,14 +61,18 @@ class SuiteSummary:
     pass_at_k: dict[str, float]
     verdicts: dict[str, int]
     per_problem: list[ProblemResult] = field(default_factory=list)
+    # metric -> [low, high]: a bootstrap interval over problems at ``confidence_level``
+    intervals: dict[str, list[float]] = field(default_factory=dict)
+    confidence_level: float | None = None
 
     @property
     def samples_label(self) -> str:
         return str(self.n_min) if self.n_min == self.n_max else f"{self.n_min}-{self.n_max}"
 
 
-def summarize(records: Iterable[SampleRecord], ks: Iterable[int]) -> list[SuiteSummary]:
-    """pass@k per suite, averaged over its problems, for each ``k`` no problem has fewer samples than."""
+def summarize(records: Iterable[SampleRecord], ks: Iterable[int], confidence: float | None = 0.95) -> list[SuiteSummary]:
+    """pass@k per suite, averaged over its problems, for each ``k`` no problem has fewer samples
+    than, with a bootstrap interval over problems at level ``confidence`` (None: none)."""
     by_suite: dict[str, dict[str, list[SampleRecord]]] = defaultdict(lambda: defaultdict(list))
     for record in records:
         by_suite[record.suite][record.task_id].append(record)
@@ -79,16 +84,24 @@ def summarize(records: Iterable[SampleRecord], ks: Iterable[int]) -> list[SuiteS
             tid: (sum(r.verdict != HARNESS_ERROR for r in rs), sum(r.verdict == "passed" for r in rs))
             for tid, rs in problems.items()
         }
+        counts = {tid: nc for tid, nc in counts.items() if nc[0] > 0}  # harness errors only: nothing to count
+        if not counts:
+            continue
         n_min = min(n for n, _ in counts.values())
         usable = [k for k in ks if k <= n_min]
         per_problem = [
             ProblemResult(tid, n, c, {f"pass@{k}": pass_at_k(n, c, k) for k in usable})
-            for tid, (n, c) in sorted(counts.items(), key=lambda item: _task_order(item[0]))
+            for tid, (n, c) in sorted(counts.items(), key=lambda item: task_order(item[0]))
         ]
         means = {
             f"pass@{k}": sum(p.pass_at_k[f"pass@{k}"] for p in per_problem) / len(per_problem) for k in usable
         }
         verdicts = Counter(r.verdict for rs in problems.values() for r in rs)
+        intervals = {}
+        if confidence is not None:
+            for k in usable:
+                low, high = bootstrap_interval([p.pass_at_k[f"pass@{k}"] for p in per_problem], confidence)
+                intervals[f"pass@{k}"] = [low, high]
         summaries.append(
             SuiteSummary(
                 name=suite,
@@ -98,44 +111,42 @@ def summarize(records: Iterable[SampleRecord], ks: Iterable[int]) -> list[SuiteS
                 pass_at_k=means,
                 verdicts={v: verdicts.get(v, 0) for v in (*VERDICTS, *sorted(set(verdicts) - set(VERDICTS)))},
                 per_problem=per_problem,
+                intervals=intervals,
+                confidence_level=confidence,
             )
         )
     return summaries
 
 
-def _task_order(task_id: str) -> tuple[str, int, str]:
+def task_order(task_id: str) -> tuple[str, int, str]:
     """HumanEval/2 before HumanEval/10."""
     head, _, tail = task_id.rpartition("/")
     return (head, int(tail), "") if tail.isdigit() else (task_id, -1, task_id)
 
 
-def format_summary(summaries: list[SuiteSummary]) -> list[str]:
+PAPER_METRICS = (("pass@1_mean_logprob", "pass@1 by mean log-p"), ("pass@1_sum_logprob", "pass@1 by sum log-p"),
+                 ("oracle_pass@n", "oracle pass@n"))
+
+
+def format_summary(summaries: list[SuiteSummary], paper: dict[str, dict[str, float]] | None = None) -> list[str]:
     lines = []
     for s in summaries:
-        figures = "  ".join(f"{name} = {value * 100:.2f}%" for name, value in s.pass_at_k.items())
+        figures = "  ".join(f"{name} = {value * 100:.2f}%{_interval(s, name)}" for name, value in s.pass_at_k.items())
         lines.append(f"{s.name}: {s.problems} problems, n = {s.samples_label} samples each: {figures}")
         counted = ", ".join(f"{count} {verdict}" for verdict, count in s.verdicts.items() if count)
         lines.append(f"    verdicts: {counted}")
+        metrics = (paper or {}).get(s.name, {})
+        shown = [f"{label} = {metrics[key] * 100:.2f}%" for key, label in PAPER_METRICS if key in metrics]
+        if "unique_fraction" in metrics:
+            shown.append(f"unique completions = {metrics['unique_fraction'] * 100:.1f}%")
+        if shown:
+            lines.append("    " + ", ".join(shown))
     return lines
 
 
-def write_json(path: Path, summaries: list[SuiteSummary], records: list[SampleRecord], run: dict[str, Any],
-               extras: dict[str, list[dict[str, Any]]] | None = None) -> None:
-    """The summary, pass@k per problem, and every sample (with what the model backend recorded)."""
-    extras = extras or {}
-
-    def sample(record: SampleRecord) -> dict[str, Any]:
-        recorded = extras.get(record.task_id, [])
-        return asdict(record) | (recorded[record.index] if 0 <= record.index < len(recorded) else {})
-
-    document = {
-        "run": run,
-        "suites": [
-            {key: value for key, value in asdict(s).items() if key != "per_problem"}
-            | {"per_problem": [asdict(p) for p in s.per_problem]}
-            for s in summaries
-        ],
-        "samples": [sample(r) for r in sorted(records, key=lambda r: (r.suite, _task_order(r.task_id), r.index))],
-    }
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(document, indent=1) + "\n", encoding="utf-8")
+def _interval(summary: SuiteSummary, metric: str) -> str:
+    if metric not in summary.intervals:
+        return ""
+    low, high = summary.intervals[metric]
+    level = f"{summary.confidence_level * 100:g}% CI " if summary.confidence_level else ""
+    return f" [{level}{low * 100:.1f}-{high * 100:.1f}]"

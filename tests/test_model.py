@@ -107,7 +107,7 @@ def test_trained_model_reaches_pass_at_1(pytester: pytest.Pytester, trained_mode
         f"--passk-json={report}", f"--passk-cache-dir={pytester.path / 'cache'}",
     )
     result.assert_outcomes(passed=1)
-    result.stdout.fnmatch_lines(["passk: 1 samples generated, 0 from the cache*", "hand-written: 1 problems, n = 1 samples each: pass@1 = 100.00%"])
+    result.stdout.fnmatch_lines(["passk: 1 samples generated, 0 from the cache*", "hand-written: 1 problems, n = 1 samples each: pass@1 = 100.00% [95% CI 100.0-100.0]"])
     data = read_report(report)
     (sample,) = data["samples"]  # type: ignore[misc]
     assert sample["verdict"] == "passed"

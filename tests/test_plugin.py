@@ -23,7 +23,7 @@ def mode(request: pytest.FixtureRequest) -> list[str]:
 def test_reference_self_check(pytester: pytest.Pytester, toy_problems: Path, mode: list[str]) -> None:
     result = pytester.runpytest("problems", *mode, "-p", "no:cacheprovider")
     result.assert_outcomes(passed=2, skipped=1)
-    result.stdout.fnmatch_lines(["*= pass@k =*", "toy: 2 problems, n = 1 samples each: pass@1 = 100.00%", "*2 passed*"])
+    result.stdout.fnmatch_lines(["*= pass@k =*", "toy: 2 problems, n = 1 samples each: pass@1 = 100.00% [95% CI 100.0-100.0]", "*2 passed*"])
     assert result.ret == 0
 
 
@@ -33,7 +33,7 @@ def test_humaneval_reference_self_check(pytester: pytest.Pytester) -> None:
     )
     result = pytester.runpytest("HumanEval.suite.toml", "-n", "2")
     result.assert_outcomes(passed=164)
-    result.stdout.fnmatch_lines(["HumanEval: 164 problems, n = 1 samples each: pass@1 = 100.00%"])
+    result.stdout.fnmatch_lines(["HumanEval: 164 problems, n = 1 samples each: pass@1 = 100.00% [95% CI 100.0-100.0]"])
 
 
 HOSTILE_BUT_HARMLESS = [
@@ -75,7 +75,7 @@ def test_verdicts_and_summary(pytester: pytest.Pytester, toy_problems: Path, com
     assert suite["verdicts"] == {"passed": 4, "failed": 7, "timeout": 1, "crashed": 3, "oom": 0, "suspicious": 0, "error": 0}
     result.stdout.fnmatch_lines(
         [
-            "toy: 2 problems, n = 2-13 samples each: pass@1 = 57.69%  pass@2 = 64.74%",
+            "toy: 2 problems, n = 2-13 samples each: pass@1 = 57.69% [95% CI 15.4-100.0]  pass@2 = 64.74% [95% CI 29.5-100.0]",
             "    verdicts: 4 passed, 7 failed, 1 timeout, 3 crashed",
             "*Toy/0?3? - timeout: timed out*",
         ]

@@ -33,4 +33,4 @@ def test_mixed_with_ordinary_tests_under_xdist(pytester: pytest.Pytester) -> Non
     )
     result = pytester.runpytest("-n", "2", "test_plain.py", "problem_one.py")
     result.assert_outcomes(passed=5, failed=1)
-    result.stdout.fnmatch_lines(["hand-written: 1 problems, n = 1 samples each: pass@1 = 100.00%"])
+    result.stdout.fnmatch_lines(["hand-written: 1 problems, n = 1 samples each: pass@1 = 100.00% [95% CI 100.0-100.0]"])

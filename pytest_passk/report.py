@@ -1,0 +1,74 @@
+"""The run's report as one document: the JSON file, and what the HTML page shows."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .gates import GateOutcome
+from .problems import Problem
+from .summary import SampleRecord, SuiteSummary, task_order
+
+__all__ = ["Analysis", "problems_hash", "report_document", "write_json"]
+
+
+@dataclass
+class Analysis:
+    """What the run concluded beyond pass@k (see :mod:`pytest_passk.metrics`, :mod:`pytest_passk.gates`)."""
+
+    paper: dict[str, dict[str, Any]] = field(default_factory=dict)  # suite -> metric -> value
+    bleu: dict[str, list[float | None]] = field(default_factory=dict)  # task -> per sample
+    bleu_separation: dict[str, dict[str, Any]] = field(default_factory=dict)  # suite -> separation
+    gates: list[GateOutcome] = field(default_factory=list)
+    comparisons: list[dict[str, Any]] = field(default_factory=list)
+
+
+def problems_hash(problems: list[Problem]) -> str:
+    """One hash of every problem's content: two reports compare only if theirs match."""
+    digest = hashlib.sha256()
+    for problem in sorted(problems, key=lambda p: (p.suite, p.task_id)):
+        for part in (problem.suite, problem.task_id, problem.prompt, problem.test, problem.entry_point):
+            digest.update(part.encode("utf-8", "surrogatepass") + b"\0")
+    return digest.hexdigest()
+
+
+def report_document(summaries: list[SuiteSummary], records: list[SampleRecord], run: dict[str, Any],
+                    analysis: Analysis, extras: dict[str, list[dict[str, Any]]] | None = None,
+                    completions: dict[str, list[str | None]] | None = None) -> dict[str, Any]:
+    """The summary, pass@k per problem, the paper's metrics, gates and baseline comparison,
+    and every sample (with what the model backend recorded, its BLEU, and, when
+    ``completions`` is given, its text)."""
+    extras = extras or {}
+
+    def sample(record: SampleRecord) -> dict[str, Any]:
+        recorded = extras.get(record.task_id, [])
+        row = asdict(record) | (recorded[record.index] if 0 <= record.index < len(recorded) else {})
+        scores = analysis.bleu.get(record.task_id)
+        if scores is not None and 0 <= record.index < len(scores):
+            row["bleu"] = scores[record.index]
+        if completions is not None:
+            texts = completions.get(record.task_id, [])
+            row["completion"] = texts[record.index] if 0 <= record.index < len(texts) else None
+        return row
+
+    return {
+        "run": run,
+        "suites": [
+            {key: value for key, value in asdict(s).items() if key != "per_problem"}
+            | {"per_problem": [asdict(p) for p in s.per_problem],
+               "paper": analysis.paper.get(s.name, {}),
+               "bleu": {k: v for k, v in analysis.bleu_separation.get(s.name, {}).items()}}
+            for s in summaries
+        ],
+        "gates": [{"passed": g.passed, "line": g.line} for g in analysis.gates],
+        "baseline_comparison": analysis.comparisons,
+        "samples": [sample(r) for r in sorted(records, key=lambda r: (r.suite, task_order(r.task_id), r.index))],
+    }
+
+
+def write_json(path: Path, document: dict[str, Any]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(document, indent=1) + "\n", encoding="utf-8")
