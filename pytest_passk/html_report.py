@@ -11,6 +11,7 @@ import numpy as np
 
 from .confidence import bootstrap_interval
 from .estimator import pass_at_k
+from .summary import task_order
 
 __all__ = ["write_html", "pass_at_k_curve"]
 
@@ -26,7 +27,7 @@ table{border-collapse:collapse;margin:.5em 0}th,td{padding:.25em .6em;border-bot
 th{background:#f6f6f6}.num{text-align:right;font-variant-numeric:tabular-nums}.muted{color:#777}
 .PASS{color:#2e7d32;font-weight:600}.FAIL{color:#c62828;font-weight:600}
 .bar{display:flex;height:1.1em;min-width:300px;border-radius:3px;overflow:hidden;background:#eee}
-.bar span{display:block;height:100%}.rate{background:#2e7d32;height:.9em;display:block}
+.bar span{display:block;height:100%}table.problems{width:100%}.rate{background:#2e7d32;height:.9em;display:block}
 details{margin:.15em 0}summary{cursor:pointer}pre{background:#f7f7f7;padding:.5em;overflow:auto;max-height:24em;margin:.2em 0}
 .verdict{font-weight:600}
 """
@@ -153,7 +154,7 @@ def _problems(document: dict[str, Any], suite: dict[str, Any]) -> str:
         if sample["suite"] == suite["name"]:
             samples.setdefault(sample["task_id"], []).append(sample)
     first = next(iter(suite["pass_at_k"]), None)
-    ordered = sorted(suite["per_problem"], key=lambda p: (p["c"] / p["n"] if p["n"] else 0.0, p["task_id"]))
+    ordered = sorted(suite["per_problem"], key=lambda p: (p["c"] / p["n"] if p["n"] else 0.0, task_order(p["task_id"])))
     rows = []
     for problem in ordered:
         rate = problem["c"] / problem["n"] if problem["n"] else 0.0
@@ -191,7 +192,9 @@ def write_html(path: Path, document: dict[str, Any]) -> None:
     run = document["run"]
     facts = "".join(f"<tr><th>{escape(str(key))}</th><td>{escape(str(value))}</td></tr>" for key, value in run.items()
                     if not isinstance(value, (dict, list)))
-    for key in ("model", "sampling", "isolation"):
+    if isinstance(run.get("isolation"), dict):
+        facts += f"<tr><th>isolation</th><td>{escape(str(run['isolation'].get('description', '')))}</td></tr>"
+    for key in ("model", "sampling", "generation"):
         if isinstance(run.get(key), dict):
             facts += f"<tr><th>{key}</th><td>{escape(', '.join(f'{k}={v}' for k, v in run[key].items()))}</td></tr>"
     curves = "".join(

@@ -279,6 +279,8 @@ def pytest_configure(config: pytest.Config) -> None:
     config.stash[RESULTS_KEY] = Results()
     if not is_worker(config):
         config.pluginmanager.register(VerdictCollector(config.stash[RESULTS_KEY]), "passk-verdicts")
+        if config.stash[SETTINGS_KEY].gated:
+            config.pluginmanager.register(GateExitStatus(config.stash[RESULTS_KEY]), "passk-gates")
     if config.pluginmanager.hasplugin("xdist"):
         config.pluginmanager.register(XdistHooks(), "passk-xdist")
 
@@ -544,17 +546,19 @@ def add_junit_properties(config: pytest.Config, results: Results) -> None:
         junit.add_global_property("passk:gate", gate.line)
 
 
-@pytest.hookimpl(trylast=True, specname="pytest_sessionfinish")
-def decide_exit_status(session: pytest.Session) -> None:
+class GateExitStatus:
     """With gates, the gates decide the exit status, not the samples: models never solve everything."""
-    config = session.config
-    if is_worker(config) or RESULTS_KEY not in config.stash or not config.stash[SETTINGS_KEY].gated:
-        return
-    results = config.stash[RESULTS_KEY]
-    if session.exitstatus not in (pytest.ExitCode.OK, pytest.ExitCode.TESTS_FAILED) or results.harness_errors:
-        return  # interrupted, a usage error, or the harness failed: pytest's own status says so
-    failed = not results.summaries or any(not gate.passed for gate in results.analysis.gates)
-    session.exitstatus = GATE_FAILED if failed else pytest.ExitCode.OK
+
+    def __init__(self, results: Results) -> None:
+        self.results = results
+
+    @pytest.hookimpl(trylast=True)
+    def pytest_sessionfinish(self, session: pytest.Session) -> None:
+        results = self.results
+        if session.exitstatus not in (pytest.ExitCode.OK, pytest.ExitCode.TESTS_FAILED) or results.harness_errors:
+            return  # interrupted, a usage error, or the harness failed: pytest's own status says so
+        failed = not results.summaries or any(not gate.passed for gate in results.analysis.gates)
+        session.exitstatus = GATE_FAILED if failed else pytest.ExitCode.OK
 
 
 def run_description(settings: Settings, results: Results) -> dict[str, Any]:
@@ -573,7 +577,8 @@ def run_description(settings: Settings, results: Results) -> dict[str, Any]:
         "deduplicate": settings.deduplicate,
     }
     if results.isolation is not None:
-        run["isolation"] = {"mode": results.isolation.mode, "layers": results.isolation.layers}
+        run["isolation"] = {"mode": results.isolation.mode, "layers": results.isolation.layers,
+                            "description": results.isolation.description}
     if settings.model is not None and results.generation is not None:
         generation = results.generation
         run["model"] = {"id": settings.model.model, "revision": settings.model.revision, **generation.model_identity}
