@@ -63,7 +63,7 @@ def unique_fraction(samples: dict[str, list[str | None]]) -> float | None:
 
 def bleu_scores(samples: dict[str, list[str | None]], references: dict[str, str]) -> dict[str, list[float | None]]:
     """Sentence BLEU (sacrebleu, 0-100) of each sample against its problem's reference solution."""
-    from sacrebleu.metrics import BLEU
+    from sacrebleu.metrics.bleu import BLEU
 
     metric = BLEU(effective_order=True)
     scores: dict[str, list[float | None]] = {}
