@@ -12,7 +12,7 @@ from typing import Any
 
 from .cache import SampleCache, cache_key
 from .problems import Problem
-from .sampling import GeneratedSample, SamplingParams
+from .sampling import GeneratedSample, Job, ModelLoadError, SamplingParams
 
 __all__ = ["ModelOptions", "GenerationReport", "sample_problems"]
 
@@ -25,6 +25,14 @@ class ModelOptions:
     device: str
     trust_remote_code: bool
     batch_size: int | None
+    # A served model (``openai:NAME``): where, the variable holding the API key, requests in flight.
+    base_url: str | None = None
+    api_key_env: str = "OPENAI_API_KEY"
+    concurrency: int = 8
+
+    @property
+    def served(self) -> bool:
+        return self.model.startswith("openai:")
 
 
 @dataclass
@@ -35,6 +43,27 @@ class GenerationReport:
     tokens: int
     seconds: float
     model_identity: dict[str, Any]
+
+
+def make_sampler(options: ModelOptions) -> Any:
+    """The backend for ``options.model``: a server (``openai:NAME``) or transformers in this process."""
+    if options.served:
+        from .served import ServedSampler
+
+        if not options.base_url:
+            raise ModelLoadError(f"--model {options.model}: needs --passk-base-url (the server's /v1 address)")
+        return ServedSampler(options.model, base_url=options.base_url, api_key_env=options.api_key_env,
+                             concurrency=options.concurrency)
+    from .model import TransformersSampler
+
+    return TransformersSampler(
+        options.model,
+        revision=options.revision,
+        dtype=options.dtype,
+        device=options.device,
+        trust_remote_code=options.trust_remote_code,
+        batch_size=options.batch_size,
+    )
 
 
 def sample_problems(
@@ -50,16 +79,7 @@ def sample_problems(
     in the completions format with log-probabilities, to a file under ``cache_dir``."""
     from tqdm import tqdm
 
-    from .model import Job, TransformersSampler
-
-    sampler = TransformersSampler(
-        options.model,
-        revision=options.revision,
-        dtype=options.dtype,
-        device=options.device,
-        trust_remote_code=options.trust_remote_code,
-        batch_size=options.batch_size,
-    )
+    sampler = make_sampler(options)
     identity = sampler.identity()
     cache = SampleCache(cache_dir / "samples")
     # Greedy decoding gives one answer: draw it once and repeat it n times.

@@ -16,27 +16,13 @@ from typing import Any
 import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer, StoppingCriteria, StoppingCriteriaList
 
-from .sampling import GeneratedSample, SamplingParams, extract_code, truncate_at_stop
+from .sampling import CHAT_INSTRUCTION, GeneratedSample, Job, ModelLoadError, SamplingParams, extract_code, truncate_at_stop
 
 __all__ = ["ModelLoadError", "TransformersSampler", "Job"]
 
 WEIGHT_SUFFIXES = (".safetensors", ".bin", ".pt", ".pth", ".gguf", ".msgpack", ".h5")
 TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "vocab.json", "merges.txt", "tokenizer.model",
                    "special_tokens_map.json", "chat_template.jinja")
-CHAT_INSTRUCTION = "Complete the following Python function. Reply with the whole function in one ```python block.\n\n"
-
-
-class ModelLoadError(Exception):
-    """The model or tokenizer can't be loaded; the message is one line."""
-
-
-@dataclass(frozen=True)
-class Job:
-    """One prompt to sample ``count`` more completions for."""
-
-    key: str
-    prompt: str
-    count: int
 
 
 def _digest_files(directory: Path, names: Callable[[Path], bool]) -> str:

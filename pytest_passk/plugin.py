@@ -19,7 +19,7 @@ from .journal import VerdictJournal
 from .protocol import run_sample_protocol
 from .generation import ModelOptions
 from .problems import Problem, ProblemFileError, discover_problem_files, is_problem_file, load_problem_file
-from .sampling import CODEX_STOP_SEQUENCES, SamplingParams
+from .sampling import CODEX_STOP_SEQUENCES, ModelLoadError, SamplingParams
 from .state import (
     KNOWN_VERDICTS_KEY,
     RUN_ORDER_KEY,
@@ -101,7 +101,8 @@ def add_gate_options(group: Any, option: Any) -> None:
 
 def add_model_options(group: Any, option: Any) -> None:
     group.addoption("--model", dest="passk_model", metavar="ID_OR_PATH",
-                    help="Sample completions from this transformers model (hub id or local directory)")
+                    help="Sample completions from this transformers model (hub id or local directory), "
+                    "or from openai:NAME served at --passk-base-url")
     group.addoption("--samples", dest="passk_samples", metavar="N", type=int, default=None,
                     help="Samples per problem with --model. Default: 1")
     option("--passk-revision", ini_type=None, metavar="REV", help="Model revision (branch, tag or commit)")
@@ -122,6 +123,12 @@ def add_model_options(group: Any, option: Any) -> None:
            help="Ignore cached samples and generate afresh")
     option("--passk-save-completions", ini_type=None, metavar="PATH",
            help="Also write the generated samples in the completions format")
+    option("--passk-base-url", metavar="URL",
+           help="With --model openai:NAME, the OpenAI-compatible server's address, e.g. http://host:8000/v1")
+    option("--passk-api-key-env", metavar="VARIABLE",
+           help="The environment variable holding the server's API key (never given on the command line). "
+           "Default: OPENAI_API_KEY")
+    option("--passk-concurrency", metavar="N", help="Requests in flight to a served model. Default: 8")
     option("--passk-chat", ini_type="bool", action="store_true", default=None,
            help="Wrap prompts in the tokenizer's chat template; the completion is the code in the reply")
 
@@ -253,6 +260,9 @@ def read_model_options(config: pytest.Config, model: str) -> ModelOptions:
         device=_setting(config, "passk_device") or "auto",
         trust_remote_code=_flag(config, "passk_trust_remote_code"),
         batch_size=_number(config, "passk_batch_size", int, None),
+        base_url=_setting(config, "passk_base_url"),
+        api_key_env=_setting(config, "passk_api_key_env") or "OPENAI_API_KEY",
+        concurrency=_number(config, "passk_concurrency", int, 8),
     )
 
 
@@ -346,11 +356,8 @@ def generate_samples(config: pytest.Config, settings: Settings) -> None:
     """Sample every problem this run reaches from the model, once, here on the controller."""
     assert settings.model is not None
     problems = {p.task_id: p for p in reachable_problems(config)}
-    try:
-        from .generation import sample_problems
-        from .model import ModelLoadError
-    except ImportError as exc:
-        raise pytest.UsageError(f"--model needs torch and transformers: pip install 'pytest-passk[model]' ({exc})") from None
+    from .generation import sample_problems
+
     try:
         report = sample_problems(
             list(problems.values()),
@@ -362,6 +369,10 @@ def generate_samples(config: pytest.Config, settings: Settings) -> None:
         )
     except ModelLoadError as exc:
         raise pytest.UsageError(str(exc)) from None
+    except ImportError as exc:
+        needs = "the openai client" if settings.model.served else "torch and transformers"
+        extra = "serve" if settings.model.served else "model"
+        raise pytest.UsageError(f"--model needs {needs}: pip install 'pytest-passk[{extra}]' ({exc})") from None
     except Exception as exc:  # a device error, a model that breaks midway: finished batches are cached
         first_line = (str(exc).strip().splitlines() or [""])[0]
         pytest.exit(

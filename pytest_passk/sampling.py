@@ -6,10 +6,12 @@ import re
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-__all__ = ["CODEX_STOP_SEQUENCES", "SamplingParams", "GeneratedSample", "truncate_at_stop", "extract_code"]
+__all__ = ["CODEX_STOP_SEQUENCES", "CHAT_INSTRUCTION", "Job", "ModelLoadError", "SamplingParams", "GeneratedSample", "truncate_at_stop", "extract_code"]
 
 # The stop sequences the Codex paper used for HumanEval (section 2.3).
 CODEX_STOP_SEQUENCES = ("\nclass", "\ndef", "\n#", "\nif", "\nprint")
+# What a chat model is asked with --passk-chat; the completion is the code of its reply.
+CHAT_INSTRUCTION = "Complete the following Python function. Reply with the whole function in one ```python block.\n\n"
 
 
 @dataclass(frozen=True)
@@ -38,12 +40,26 @@ class SamplingParams:
         return data
 
 
+class ModelLoadError(Exception):
+    """The model or tokenizer can't be loaded, or the server can't be used; the message is one line."""
+
+
+@dataclass(frozen=True)
+class Job:
+    """One prompt to sample ``count`` more completions for."""
+
+    key: str
+    prompt: str
+    count: int
+
+
 @dataclass
 class GeneratedSample:
     completion: str
     sum_logprob: float = 0.0
     num_tokens: int = 0
     extra: dict[str, Any] = field(default_factory=dict)
+    has_logprobs: bool = True  # a served model may not return them
 
     @property
     def mean_logprob(self) -> float:
@@ -51,6 +67,8 @@ class GeneratedSample:
 
     def to_json(self) -> dict[str, Any]:
         """As cached and, with the task id added, as written to a completions file."""
+        if not self.has_logprobs:
+            return {"completion": self.completion}
         return {
             "completion": self.completion,
             "sum_logprob": self.sum_logprob,
