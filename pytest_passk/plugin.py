@@ -6,6 +6,7 @@ import codecs
 import dataclasses
 import datetime
 import re
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -306,8 +307,8 @@ def pytest_sessionstart(session: pytest.Session) -> None:
     config = session.config
     if is_worker(config):
         workerinput = config.workerinput  # type: ignore[attr-defined]
-        samples_path = workerinput["passk_samples"]
-        config.stash[PLAN_KEY] = read_completions(Path(samples_path)) if samples_path else SamplePlan(reference=True)
+        samples = workerinput["passk_samples"]
+        config.stash[PLAN_KEY] = plan_from_bytes(samples["name"], samples["data"]) if samples else SamplePlan(reference=True)
         config.stash[KNOWN_VERDICTS_KEY] = {key: tuple(value) for key, value in workerinput["passk_known"].items()}
         return
     settings = config.stash[SETTINGS_KEY]
@@ -330,6 +331,14 @@ def pytest_sessionstart(session: pytest.Session) -> None:
         raise pytest.UsageError(str(exc)) from None
     config.stash[PLAN_KEY] = plan
     config.stash[SAMPLES_PATH_KEY] = str(settings.completions)
+
+
+def plan_from_bytes(name: str, data: bytes) -> SamplePlan:
+    """A worker's samples, as the controller sent them: the worker may run on another host."""
+    with tempfile.TemporaryDirectory(prefix="passk-samples-") as directory:
+        path = Path(directory) / name
+        path.write_bytes(data)
+        return read_completions(path)
 
 
 def prepare_execution(config: pytest.Config, settings: Settings) -> None:
@@ -651,7 +660,11 @@ class XdistHooks:
 
     def pytest_configure_node(self, node: Any) -> None:
         config = node.config
-        node.workerinput["passk_samples"] = config.stash.get(SAMPLES_PATH_KEY, "")
+        # The samples themselves, not their path: execution workers may run on other hosts (--tx ssh=, socket=).
+        samples_path = config.stash.get(SAMPLES_PATH_KEY, "")
+        node.workerinput["passk_samples"] = (
+            {"name": Path(samples_path).name, "data": Path(samples_path).read_bytes()} if samples_path else {}
+        )
         node.workerinput["passk_known"] = {key: list(value) for key, value in config.stash.get(KNOWN_VERDICTS_KEY, {}).items()}
         dist = config.getoption("dist")
         node.workerinput["passk_grouped"] = dist in ("load", "loadscope", "loadfile", "each")
