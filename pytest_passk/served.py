@@ -41,17 +41,18 @@ class ServedSampler:
         self.base_url = base_url.rstrip("/")
         self.concurrency = max(1, concurrency)
         self.samples_per_request = max(1, samples_per_request)
-        self.client_options = {"base_url": self.base_url, "api_key": os.environ.get(api_key_env) or "unused",
-                               "max_retries": max_retries, "timeout": timeout}
+        self.api_key = os.environ.get(api_key_env) or "unused"  # local servers take any key
+        self.max_retries, self.timeout = max_retries, timeout
         self.generated_tokens = 0
         self.requests = 0
         self.short_answers = 0  # responses with fewer choices than asked for
+        self.choices_per_request: int | None = None  # learnt from a server that returns fewer than n
         self.stop_limit: int | None = None  # set when a server refuses more than MAX_STOP_SEQUENCES
         self._check_model()
 
     def _check_model(self) -> None:
         """One request up front, so that a wrong address or model name is one line, not a retry storm."""
-        client = self.openai.OpenAI(**{**self.client_options, "max_retries": 1, "timeout": 30.0})
+        client = self.openai.OpenAI(base_url=self.base_url, api_key=self.api_key, max_retries=1, timeout=30.0)
         try:
             served = [model.id for model in client.models.list()]
         except self.openai.APIConnectionError as exc:
@@ -82,7 +83,8 @@ class ServedSampler:
 
     async def _sample_all(self, jobs: Sequence[Job], params: SamplingParams,
                           on_batch: Callable[[list[tuple[Job, GeneratedSample]]], None]) -> None:
-        client = self.openai.AsyncOpenAI(**self.client_options)
+        client = self.openai.AsyncOpenAI(base_url=self.base_url, api_key=self.api_key, max_retries=self.max_retries,
+                                         timeout=self.timeout)
         gate = asyncio.Semaphore(self.concurrency)
         try:
             tasks = [asyncio.create_task(self._sample_job(client, gate, job, params, on_batch)) for job in jobs]
@@ -98,20 +100,33 @@ class ServedSampler:
 
     async def _sample_job(self, client: Any, gate: asyncio.Semaphore, job: Job, params: SamplingParams,
                           on_batch: Callable[[list[tuple[Job, GeneratedSample]]], None]) -> None:
-        """Ask until ``job.count`` samples are in, in requests of at most ``samples_per_request``."""
+        """Ask until ``job.count`` samples are in: the missing ones split into requests of
+        at most as many choices as the server has shown it returns, all in flight at once,
+        each kept (``on_batch``) as soon as it is answered."""
         done, attempt = 0, 0
-        while done < job.count:
-            wanted = min(self.samples_per_request, job.count - done)
+
+        async def ask(n: int, seed: int) -> int:
+            nonlocal done
             async with gate:
-                samples = await self._request(client, job.prompt, wanted, params, seed=params.seed + attempt)
-            attempt += 1
-            if not samples:
-                raise RuntimeError(f"{self.base_url} answered with no completion for {job.key[:12]}")
-            if len(samples) < wanted:
+                samples = await self._request(client, job.prompt, n, params, seed)
+            if len(samples) < n:
                 self.short_answers += 1
-            samples = samples[: job.count - done]
-            done += len(samples)
-            on_batch([(job, sample) for sample in samples])
+                # The server returns fewer choices than n (transformers serve ignores n): ask for that many.
+                self.choices_per_request = max(1, min(len(samples), self.choices_per_request or len(samples)))
+            samples = samples[:n]
+            if samples:
+                done += len(samples)
+                on_batch([(job, sample) for sample in samples])
+            return len(samples)
+
+        while done < job.count:
+            per_request = self.choices_per_request or self.samples_per_request
+            missing = job.count - done
+            sizes = [min(per_request, missing - start) for start in range(0, missing, per_request)]
+            answered = await asyncio.gather(*(ask(n, params.seed + attempt + i) for i, n in enumerate(sizes)))
+            attempt += len(sizes)
+            if not any(answered):
+                raise RuntimeError(f"{self.base_url} answered with no completion")
 
     async def _request(self, client: Any, prompt: str, n: int, params: SamplingParams, seed: int) -> list[GeneratedSample]:
         common: dict[str, Any] = {
