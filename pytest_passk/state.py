@@ -48,6 +48,7 @@ class Settings:
     require_significant: bool = False
     confidence: float | None = 0.95
     html_report: Path | None = None
+    bleu: bool = True
 
     @property
     def gated(self) -> bool:
