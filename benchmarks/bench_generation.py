@@ -35,20 +35,22 @@ EOS = "<|endoftext|>"
 GPT2_VOCAB = 50257
 
 
-def build_model(directory: Path, corpus: list[str]) -> None:
+def build_model(directory: Path, corpus: list[str], layers: int = 12, width: int = 768, vocabulary: int = GPT2_VOCAB) -> None:
+    """A GPT-2 of random weights (by default GPT-2 small's shape) and a byte-level tokenizer trained on ``corpus``."""
     tokenizer = Tokenizer(models.BPE())
     tokenizer.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
     tokenizer.decoder = decoders.ByteLevel()
     trainer = trainers.BpeTrainer(vocab_size=8000, special_tokens=[EOS], initial_alphabet=pre_tokenizers.ByteLevel.alphabet())
     tokenizer.train_from_iterator(corpus, trainer)
     fast = transformers.PreTrainedTokenizerFast(tokenizer_object=tokenizer, eos_token=EOS, pad_token=EOS)
-    # Fill the vocabulary up to GPT-2's size so the model has GPT-2 small's shape.
-    fast.add_tokens([f"<t{i}>" for i in range(GPT2_VOCAB - len(fast))])
+    # Fill the vocabulary up to the size asked for (GPT-2's: the model then has GPT-2 small's shape).
+    fast.add_tokens([f"<t{i}>" for i in range(vocabulary - len(fast))])
     fast.save_pretrained(directory)
     torch.manual_seed(0)
-    config = transformers.GPT2Config(vocab_size=len(fast), bos_token_id=fast.eos_token_id, eos_token_id=fast.eos_token_id)
+    config = transformers.GPT2Config(vocab_size=len(fast), n_layer=layers, n_embd=width, n_head=max(1, width // 64),
+                                     bos_token_id=fast.eos_token_id, eos_token_id=fast.eos_token_id)
     model = transformers.GPT2LMHeadModel(config)
-    print(f"model: {sum(p.numel() for p in model.parameters()) / 1e6:.0f}M parameters")
+    print(f"model: GPT-2, {layers} layers, {width} wide, {sum(p.numel() for p in model.parameters()) / 1e6:.1f}M parameters")
     model.save_pretrained(directory)
 
 

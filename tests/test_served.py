@@ -33,7 +33,10 @@ def free_port() -> int:
 
 @pytest.fixture(scope="module")
 def server(trained_model: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """``transformers serve`` with the trained model preloaded; yields its /v1 address."""
+    """``transformers serve`` with the trained model preloaded (and a chat template, for --passk-chat);
+    yields its /v1 address."""
+    (trained_model / "chat_template.jinja").write_text(
+        "{% for m in messages %}{{ m['content'] }}{% endfor %}{% if add_generation_prompt %}\n{% endif %}")
     port = free_port()
     log = tmp_path_factory.mktemp("serve") / "serve.log"
     with log.open("w") as out:
@@ -72,6 +75,7 @@ class FlakyProxy(ThreadingHTTPServer):
         self.api_key = api_key
         self.completions = 0  # completion requests seen, failed ones included
         self.forwarded = 0
+        self.paths: list[str] = []  # of the forwarded completion requests
         self.lock = threading.Lock()
 
     @property
@@ -125,6 +129,7 @@ class ProxyHandler(BaseHTTPRequestHandler):
         if body is not None:
             with self.server.lock:
                 self.server.forwarded += 1
+                self.server.paths.append(self.path)
         self.answer(status, data)
 
     def answer(self, status: int, data: bytes, headers: dict[str, str] | None = None) -> None:
@@ -185,6 +190,16 @@ def test_served_model_end_to_end(pytester: pytest.Pytester, trained_model: Path,
     more.stdout.fnmatch_lines(["passk: 2 samples generated, 4 from the cache*"])
     more.assert_outcomes(passed=6)
     assert counting.forwarded == first + 2  # only what the cache lacked
+
+
+def test_chat_endpoint_for_chat_models(pytester: pytest.Pytester, trained_model: Path, server: str) -> None:
+    saved_path = pytester.path / "samples.jsonl"
+    with proxy(server) as counting:
+        result = run_served(pytester, trained_model, counting.url, "--samples=2", "--passk-chat",
+                            f"--passk-save-completions={saved_path}")
+    assert result.ret in (pytest.ExitCode.OK, pytest.ExitCode.TESTS_FAILED)  # what a random reply scores is no matter
+    assert counting.paths == ["/v1/chat/completions"] * 2
+    assert len(saved(saved_path)) == 2
 
 
 def test_retries_server_errors_and_dropped_connections(pytester: pytest.Pytester, trained_model: Path,
