@@ -634,10 +634,17 @@ def pytest_report_header(config: pytest.Config) -> list[str] | None:
     return lines or None
 
 
-def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:
-    if is_worker(config):
-        return
-    results = config.stash[RESULTS_KEY]
+@pytest.hookimpl(wrapper=True, tryfirst=True)
+def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> Any:
+    """After everything else but the final counts (the short summary may list thousands of
+    failed samples), so that pass@k and the gates end the log a CI system shows."""
+    result = yield
+    if not is_worker(config):
+        write_summary(terminalreporter, config.stash[RESULTS_KEY])
+    return result
+
+
+def write_summary(terminalreporter: Any, results: Results) -> None:
     if not results.summaries:
         return
     terminalreporter.write_sep("=", "pass@k")

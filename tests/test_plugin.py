@@ -75,9 +75,10 @@ def test_verdicts_and_summary(pytester: pytest.Pytester, toy_problems: Path, com
     assert suite["verdicts"] == {"passed": 4, "failed": 7, "timeout": 1, "crashed": 3, "oom": 0, "suspicious": 0, "error": 0}
     result.stdout.fnmatch_lines(
         [
+            "*Toy/0?3? - timeout: timed out*",  # the short summary, then pass@k last
+            "*= pass@k =*",
             "toy: 2 problems, n = 2-13 samples each: pass@1 = 57.69% [95% CI 15.4-100.0]  pass@2 = 64.74% [95% CI 29.5-100.0]",
             "    verdicts: 4 passed, 7 failed, 1 timeout, 3 crashed",
-            "*Toy/0?3? - timeout: timed out*",
         ]
     )
 
