@@ -135,7 +135,7 @@ class TransformersSampler:
         self.tokenizer.padding_side = "left"  # decoder-only: pad on the left so every prompt ends where generation starts
         if self.tokenizer.pad_token_id is None:
             self.tokenizer.pad_token = self.tokenizer.eos_token
-        self.batch_size = batch_size or (256 if self.device.startswith("cuda") else 16)
+        self.batch_size = batch_size or (256 if self.device.startswith("cuda") else 64)
         self.generated_tokens = 0
 
     def identity(self) -> dict[str, Any]:
