@@ -181,18 +181,24 @@ class SampleRunner:
         if self.process is not None:
             self.process.kill()
             self.process.wait()
+            self._close_pipes()
             self.process = None
+
+    def _close_pipes(self) -> None:
+        assert self.process is not None
+        for pipe in (self.process.stdin, self.process.stdout):
+            if pipe is not None:
+                try:
+                    pipe.close()
+                except OSError:
+                    pass
 
     def close(self) -> None:
         if self.process is None:
             return
         # On end of input the server kills whatever still runs (samples submitted
         # ahead that no item will report, after -x or Ctrl-C) and exits.
-        if self.process.stdin is not None:
-            try:
-                self.process.stdin.close()
-            except OSError:
-                pass
+        self._close_pipes()
         try:
             self.process.wait(timeout=10)
         except subprocess.TimeoutExpired:
@@ -226,7 +232,7 @@ def start_server(parallel: int, isolation: str, memory: int, env: dict[str, str]
 def probe_isolation(isolation: str, memory: int) -> IsolationReport:
     """Which isolation this machine gives samples (the controller asks once, for the header)."""
     process, report = start_server(1, isolation, memory, sandbox_environment())
-    assert process.stdin is not None
-    process.stdin.close()
-    process.wait()
+    with process:  # closes its pipes
+        assert process.stdin is not None
+        process.stdin.close()
     return report
