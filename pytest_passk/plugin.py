@@ -1,31 +1,42 @@
-"""pytest-passk's hooks: options, the controller's set-up, collection, reporting."""
+"""pytest-passk's hooks: the controller's set-up, collection, running samples, the end of the run."""
 
 from __future__ import annotations
 
-import codecs
-import dataclasses
-import datetime
-import re
 import tempfile
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from . import __version__
 from .collect import ProblemFile, SampleItem
 from .completions import CompletionsFileError, SamplePlan, read_completions
-from .executor import Limits, probe_isolation
+from .conclusion import (
+    GateExitStatus,
+    add_junit_properties,
+    analyse,
+    plan_completions,
+    run_description,
+    write_summary,
+)
+from .executor import probe_isolation
+from .gates import Baseline, GateError
 from .journal import VerdictJournal
+from .options import add_options, read_settings
+from .problems import (
+    Problem,
+    ProblemFileError,
+    discover_problem_files,
+    is_problem_file,
+    load_problem_file,
+)
 from .protocol import run_sample_protocol
-from .generation import ModelOptions
-from .problems import Problem, ProblemFileError, discover_problem_files, is_problem_file, load_problem_file
-from .sampling import CODEX_STOP_SEQUENCES, ModelLoadError, SamplingParams
+from .report import problems_hash, report_document, write_json
+from .sampling import ModelLoadError
 from .state import (
     KNOWN_VERDICTS_KEY,
-    RUN_ORDER_KEY,
     PLAN_KEY,
     RESULTS_KEY,
+    RUN_ORDER_KEY,
     RUNNER_KEY,
     SAMPLES_PATH_KEY,
     SETTINGS_KEY,
@@ -34,258 +45,11 @@ from .state import (
     Settings,
     sample_runner,
 )
-from .gates import GATE_FAILED, Baseline, GateError, Threshold, check_minimums, compare_with_baseline, parse_threshold
-from .metrics import bleu_scores, bleu_separation, oracle_pass, ranked_pass_at_1, unique_fraction
-from .report import Analysis, problems_hash, report_document, write_json
-from .summary import HARNESS_ERROR, SampleRecord, format_summary, summarize
-
-DEFAULT_KS = "1,10,100"
-MEMORY_UNITS = {"": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40}
+from .summary import HARNESS_ERROR, SampleRecord, summarize
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
-    group = parser.getgroup("passk", "functional-correctness evaluation (pass@k)")
-
-    def option(name: str, ini_type: str | None = "string", **kwargs: Any) -> None:
-        """A ``--passk-*`` option and, where a team would pin it, its ini twin (the CLI wins)."""
-        group.addoption(name, dest=name.lstrip("-").replace("-", "_"), **kwargs)
-        if ini_type is not None:
-            ini = name.lstrip("-").replace("-", "_")
-            parser.addini(ini, help=kwargs["help"].split(". Default")[0], type=ini_type)  # type: ignore[arg-type]
-
-    option(
-        "--passk-completions",
-        metavar="FILE",
-        help="JSONL of {task_id, completion} samples to evaluate (OpenAI's samples format). "
-        "Default: each problem's reference solution",
-    )
-    option("--passk-timeout", metavar="SECONDS", help="Wall-clock limit per sample. Default: 3.0")
-    option("--passk-memory", metavar="SIZE", help="Address-space limit per sample, e.g. 4GiB, 512M. Default: 4GiB")
-    option("--passk-k", metavar="K,K,...", help=f"The k of pass@k to report. Default: {DEFAULT_KS}")
-    option("--passk-no-dedup", ini_type="bool", action="store_true", default=None,
-           help="Execute every sample, also byte-identical completions of the same problem "
-           "(by default those run once and share the verdict)")
-    option("--passk-json", metavar="PATH", ini_type=None, help="Write the summary and every sample's verdict as JSON")
-    option("--passk-isolation", metavar="MODE",
-           help="How samples are confined: auto (every layer that works here), strict (refuse to run unless all "
-           "work), basic (resource limits and a process group only, as OpenAI's evaluator). Default: auto")
-    option("--passk-resume", ini_type=None, action="store_true", default=False,
-           help="Reuse the verdicts an interrupted run with the same inputs recorded; execute only the rest")
-    option("--passk-suspicious-passes", ini_type="bool", action="store_true", default=None,
-           help="Count samples whose results are their own classes overriding comparison as passed, "
-           "as OpenAI's evaluator does (by default they get the verdict suspicious)")
-    add_gate_options(group, option)
-    add_model_options(group, option)
-    option(
-        "--passk-env",
-        metavar="NAME",
-        ini_type=None,
-        action="append",
-        default=[],
-        help="Pass this environment variable through to samples (repeatable); they get PATH, LANG, LC_ALL, TZ only",
-    )
-
-
-def add_gate_options(group: Any, option: Any) -> None:
-    option("--passk-min", metavar="[SUITE:]pass@K=VALUE", ini_type="linelist", action="append", default=None,
-           help="Gate: fail the run (exit status 8) when the measured value is below, e.g. pass@1=0.30 (repeatable)")
-    option("--passk-baseline", metavar="REPORT.json",
-           help="Compare with the JSON report of an earlier run: per pass@k, and the problems that got worse or better")
-    option("--passk-max-drop", metavar="[SUITE:]pass@K=POINTS", ini_type="linelist", action="append", default=None,
-           help="Gate: fail when pass@K fell by more than this against --passk-baseline, e.g. pass@1=0.02 (repeatable)")
-    option("--passk-require-significant", ini_type="bool", action="store_true", default=None,
-           help="Only a drop that a paired permutation test over problems finds significant (p < 0.05) fails the gate")
-    option("--passk-ci", metavar="LEVEL",
-           help="Confidence level of the bootstrap intervals over problems, or off. Default: 0.95")
-    option("--passk-html", metavar="PATH", ini_type=None, help="Write a self-contained HTML report")
-    option("--passk-no-bleu", ini_type="bool", action="store_true", default=None,
-           help="Leave BLEU out of the reports (it costs about 0.4 ms a sample, on the controller)")
-
-
-def add_model_options(group: Any, option: Any) -> None:
-    group.addoption("--model", dest="passk_model", metavar="ID_OR_PATH",
-                    help="Sample completions from this transformers model (hub id or local directory), "
-                    "or from openai:NAME served at --passk-base-url")
-    group.addoption("--samples", dest="passk_samples", metavar="N", type=int, default=None,
-                    help="Samples per problem with --model. Default: 1")
-    option("--passk-revision", ini_type=None, metavar="REV", help="Model revision (branch, tag or commit)")
-    option("--passk-dtype", metavar="DTYPE", help="auto (bf16 on a GPU that has it, else fp32), float32, bfloat16, float16. Default: auto")
-    option("--passk-device", metavar="DEVICE", help="auto (cuda if available, across all GPUs), cpu, cuda, cuda:1. Default: auto")
-    option("--passk-trust-remote-code", ini_type="bool", action="store_true", default=None,
-           help="Allow the model's own code from its repository to run")
-    option("--passk-temperature", metavar="T", help="Sampling temperature; 0 is greedy. Default: 0.8 with --samples > 1, else greedy")
-    option("--passk-top-p", metavar="P", help="Nucleus sampling. Default: 0.95")
-    option("--passk-max-new-tokens", metavar="N", help="Default: 512")
-    option("--passk-seed", metavar="SEED", help="Seed for sampling: the same command gives the same samples. Default: 0")
-    option("--passk-stop", metavar="TEXT", ini_type="linelist", action="append", default=None,
-           help="Stop sequence, with escapes like \\n (repeatable; replaces the default). "
-           "Default: the Codex paper's \\nclass \\ndef \\n# \\nif \\nprint")
-    option("--passk-batch-size", metavar="N", help="Sequences per generation batch. Default: 256 on GPU (halved while out of memory), 64 on CPU")
-    option("--passk-cache-dir", metavar="DIR", help="Where generated samples are cached. Default: .passk under the rootdir")
-    option("--passk-regenerate", ini_type=None, action="store_true", default=False,
-           help="Ignore cached samples and generate afresh")
-    option("--passk-save-completions", ini_type=None, metavar="PATH",
-           help="Also write the generated samples in the completions format")
-    option("--passk-base-url", metavar="URL",
-           help="With --model openai:NAME, the OpenAI-compatible server's address, e.g. http://host:8000/v1")
-    option("--passk-api-key-env", metavar="VARIABLE",
-           help="The environment variable holding the server's API key (never given on the command line). "
-           "Default: OPENAI_API_KEY")
-    option("--passk-concurrency", metavar="N", help="Requests in flight to a served model. Default: 8")
-    option("--passk-chat", ini_type="bool", action="store_true", default=None,
-           help="Wrap prompts in the tokenizer's chat template; the completion is the code in the reply")
-
-
-def _setting(config: pytest.Config, name: str) -> Any:
-    """The CLI value if given, else the ini value, else None."""
-    value = config.getoption(name)
-    if value is None:
-        value = config.getini(name) or None
-    return value
-
-
-def parse_memory(text: str) -> int:
-    match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([kmgt]?)(?:i?b)?\s*", text.lower())
-    if not match:
-        raise pytest.UsageError(f"--passk-memory: cannot read {text!r} (use e.g. 4GiB, 512M, 0 for no limit)")
-    return int(float(match.group(1)) * MEMORY_UNITS[match.group(2)])
-
-
-def parse_ks(text: str) -> tuple[int, ...]:
-    try:
-        ks = tuple(sorted({int(k) for k in text.replace(" ", "").split(",") if k}))
-    except ValueError:
-        raise pytest.UsageError(f"--passk-k: expected comma-separated integers, got {text!r}") from None
-    if not ks or ks[0] < 1:
-        raise pytest.UsageError(f"--passk-k: each k must be at least 1, got {text!r}")
-    return ks
-
-
-def read_settings(config: pytest.Config) -> Settings:
-    timeout_text = _setting(config, "passk_timeout") or "3.0"
-    try:
-        timeout = float(timeout_text)
-    except ValueError:
-        raise pytest.UsageError(f"--passk-timeout: expected seconds, got {timeout_text!r}") from None
-    if timeout <= 0:
-        raise pytest.UsageError("--passk-timeout must be positive")
-    completions = _setting(config, "passk_completions")
-    json_report = config.getoption("passk_json")
-    model = config.getoption("passk_model")
-    samples = config.getoption("passk_samples")
-    if samples is not None and not model:
-        raise pytest.UsageError("--samples needs --model (a completions file has its own samples)")
-    if model and completions:
-        raise pytest.UsageError("--model and --passk-completions exclude each other")
-    cache_dir = _setting(config, "passk_cache_dir")
-    save = config.getoption("passk_save_completions")
-    return Settings(
-        model=read_model_options(config, model) if model else None,
-        sampling=read_sampling(config, samples or 1),
-        cache_dir=Path(cache_dir).expanduser().resolve() if cache_dir else config.rootpath / ".passk",
-        regenerate=bool(config.getoption("passk_regenerate")),
-        save_completions=Path(save).expanduser().resolve() if save else None,
-        limits=Limits(timeout=timeout, memory=parse_memory(_setting(config, "passk_memory") or "4GiB")),
-        ks=parse_ks(_setting(config, "passk_k") or DEFAULT_KS),
-        completions=Path(completions).expanduser().resolve() if completions else None,
-        json_report=Path(json_report).expanduser().resolve() if json_report else None,
-        env_passthrough=tuple(config.getoption("passk_env") or ()),
-        deduplicate=not _flag(config, "passk_no_dedup"),
-        isolation=read_isolation(config),
-        resume=bool(config.getoption("passk_resume")),
-        suspicious_passes=_flag(config, "passk_suspicious_passes"),
-        **read_gates(config),
-    )
-
-
-def read_gates(config: pytest.Config) -> dict[str, Any]:
-    def thresholds(name: str) -> tuple[Threshold, ...]:
-        values = config.getoption(name) or config.getini(name) or []
-        return tuple(parse_threshold(value, "--" + name.replace("_", "-")) for value in values)
-
-    try:
-        minimums, max_drops = thresholds("passk_min"), thresholds("passk_max_drop")
-    except GateError as exc:
-        raise pytest.UsageError(str(exc)) from None
-    baseline = _setting(config, "passk_baseline")
-    if max_drops and not baseline:
-        raise pytest.UsageError("--passk-max-drop needs --passk-baseline (the report of the run to compare with)")
-    level_text = str(_setting(config, "passk_ci") or "0.95")
-    confidence: float | None = None
-    if level_text.lower() not in ("off", "none", "0", "no"):
-        try:
-            confidence = float(level_text.rstrip("%")) / (100.0 if level_text.endswith("%") else 1.0)
-        except ValueError:
-            confidence = -1.0
-        if not 0.0 < confidence < 1.0:
-            raise pytest.UsageError(f"--passk-ci: expected a level such as 0.95 (or off), got {level_text!r}")
-    html = config.getoption("passk_html")
-    return {
-        "minimums": minimums,
-        "max_drops": max_drops,
-        "baseline": Path(baseline).expanduser().resolve() if baseline else None,
-        "require_significant": _flag(config, "passk_require_significant"),
-        "confidence": confidence,
-        "html_report": Path(html).expanduser().resolve() if html else None,
-        "bleu": not _flag(config, "passk_no_bleu"),
-    }
-
-
-def read_isolation(config: pytest.Config) -> str:
-    from .isolation import MODES
-
-    mode = _setting(config, "passk_isolation") or "auto"
-    if mode not in MODES:
-        raise pytest.UsageError(f"--passk-isolation: expected one of {', '.join(MODES)}, got {mode!r}")
-    return str(mode)
-
-
-def _number(config: pytest.Config, name: str, kind: type, default: Any) -> Any:
-    text = _setting(config, name)
-    if text is None:
-        return default
-    try:
-        return kind(text)
-    except ValueError:
-        flag = "--" + name.replace("_", "-")
-        raise pytest.UsageError(f"{flag}: expected a number, got {text!r}") from None
-
-
-def _flag(config: pytest.Config, name: str) -> bool:
-    value = config.getoption(name)
-    return bool(config.getini(name)) if value is None else bool(value)
-
-
-def read_model_options(config: pytest.Config, model: str) -> ModelOptions:
-    return ModelOptions(
-        model=model,
-        revision=config.getoption("passk_revision"),
-        dtype=_setting(config, "passk_dtype") or "auto",
-        device=_setting(config, "passk_device") or "auto",
-        trust_remote_code=_flag(config, "passk_trust_remote_code"),
-        batch_size=_number(config, "passk_batch_size", int, None),
-        base_url=_setting(config, "passk_base_url"),
-        api_key_env=_setting(config, "passk_api_key_env") or "OPENAI_API_KEY",
-        concurrency=_number(config, "passk_concurrency", int, 8),
-    )
-
-
-def read_sampling(config: pytest.Config, samples: int) -> SamplingParams:
-    if samples < 1:
-        raise pytest.UsageError("--samples must be at least 1")
-    stop_values = config.getoption("passk_stop") or config.getini("passk_stop") or None
-    stop = (
-        tuple(codecs.decode(s, "unicode_escape") for s in stop_values) if stop_values else CODEX_STOP_SEQUENCES
-    )
-    return SamplingParams(
-        samples=samples,
-        temperature=_number(config, "passk_temperature", float, 0.8 if samples > 1 else 0.0),
-        top_p=_number(config, "passk_top_p", float, 0.95),
-        max_new_tokens=_number(config, "passk_max_new_tokens", int, 512),
-        seed=_number(config, "passk_seed", int, 0),
-        stop=stop,
-        chat=_flag(config, "passk_chat"),
-    )
+    add_options(parser)
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -518,103 +282,6 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
         write_html(settings.html_report, document)
 
 
-def plan_completions(plan: SamplePlan, problems: list[Problem]) -> dict[str, list[str | None]]:
-    """Every problem's sample texts (the reference solution for a self-check)."""
-    if not plan.reference:
-        return plan.samples
-    return {p.task_id: [p.canonical_solution] for p in problems if p.canonical_solution is not None}
-
-
-def analyse(results: Results, settings: Settings, plan: SamplePlan, problems: list[Problem],
-            completions: dict[str, list[str | None]], with_bleu: bool) -> Analysis:
-    """The paper's metrics per suite, BLEU where a report wants it, and the gates."""
-    analysis = Analysis()
-    for summary in results.summaries:
-        records = [r for r in results.records if r.suite == summary.name]
-        tasks = {r.task_id for r in records}
-        paper = {
-            "pass@1_mean_logprob": ranked_pass_at_1(records, plan.extras, "mean_logprob"),
-            "pass@1_sum_logprob": ranked_pass_at_1(records, plan.extras, "sum_logprob"),
-            "oracle_pass@n": oracle_pass(records),
-            "unique_fraction": unique_fraction({t: texts for t, texts in completions.items() if t in tasks}),
-        }
-        analysis.paper[summary.name] = {key: value for key, value in paper.items() if value is not None}
-    if with_bleu:
-        references = {p.task_id: p.canonical_solution for p in problems if p.canonical_solution is not None}
-        analysis.bleu = bleu_scores(completions, references)
-        for summary in results.summaries:
-            records = [r for r in results.records if r.suite == summary.name]
-            analysis.bleu_separation[summary.name] = bleu_separation(records, analysis.bleu)
-    analysis.gates = check_minimums(results.summaries, list(settings.minimums))
-    if results.baseline is not None:
-        drops, analysis.comparisons = compare_with_baseline(results.summaries, results.baseline,
-                                                            list(settings.max_drops), settings.require_significant)
-        analysis.gates += drops
-    return analysis
-
-
-def add_junit_properties(config: pytest.Config, results: Results) -> None:
-    """pass@k figures (and gates) as properties of the suite in ``--junitxml``, for CI systems to show."""
-    junit = next((p for p in config.pluginmanager.get_plugins() if type(p).__name__ == "LogXML"
-                  and hasattr(p, "add_global_property")), None)
-    if junit is None:
-        return
-    for summary in results.summaries:
-        for metric, value in summary.pass_at_k.items():
-            junit.add_global_property(f"passk:{summary.name}:{metric}", f"{value:.6f}")
-            if metric in summary.intervals:
-                low, high = summary.intervals[metric]
-                junit.add_global_property(f"passk:{summary.name}:{metric}:interval", f"{low:.6f} {high:.6f}")
-    for gate in results.analysis.gates:
-        junit.add_global_property("passk:gate", gate.line)
-
-
-class GateExitStatus:
-    """With gates, the gates decide the exit status, not the samples: models never solve everything."""
-
-    def __init__(self, results: Results) -> None:
-        self.results = results
-
-    @pytest.hookimpl(trylast=True)
-    def pytest_sessionfinish(self, session: pytest.Session) -> None:
-        results = self.results
-        if session.exitstatus not in (pytest.ExitCode.OK, pytest.ExitCode.TESTS_FAILED) or results.harness_errors:
-            return  # interrupted, a usage error, or the harness failed: pytest's own status says so
-        failed = not results.summaries or any(not gate.passed for gate in results.analysis.gates)
-        session.exitstatus = GATE_FAILED if failed else pytest.ExitCode.OK
-
-
-def run_description(settings: Settings, results: Results) -> dict[str, Any]:
-    """What the JSON report records to reproduce and compare the run."""
-    if settings.model is not None:
-        source = "model"
-    else:
-        source = str(settings.completions) if settings.completions else "reference solutions"
-    run: dict[str, Any] = {
-        "plugin_version": __version__,
-        "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-        "source": source,
-        "timeout": settings.limits.timeout,
-        "memory": settings.limits.memory,
-        "ks": list(settings.ks),
-        "deduplicate": settings.deduplicate,
-    }
-    if results.isolation is not None:
-        run["isolation"] = {"mode": results.isolation.mode, "layers": results.isolation.layers,
-                            "description": results.isolation.description}
-    if settings.model is not None and results.generation is not None:
-        generation = results.generation
-        run["model"] = {"id": settings.model.model, "revision": settings.model.revision, **generation.model_identity}
-        run["sampling"] = dataclasses.asdict(settings.sampling)
-        run["generation"] = {
-            "generated": generation.generated,
-            "cached": generation.cached,
-            "tokens": generation.tokens,
-            "seconds": round(generation.seconds, 3),
-        }
-    return run
-
-
 def pytest_report_header(config: pytest.Config) -> list[str] | None:
     if RESULTS_KEY not in config.stash:
         return None
@@ -642,27 +309,6 @@ def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> Any
     if not is_worker(config):
         write_summary(terminalreporter, config.stash[RESULTS_KEY])
     return result
-
-
-def write_summary(terminalreporter: Any, results: Results) -> None:
-    if not results.summaries:
-        return
-    terminalreporter.write_sep("=", "pass@k")
-    for line in format_summary(results.summaries, results.analysis.paper):
-        terminalreporter.write_line(line)
-    for comparison in results.analysis.comparisons:
-        for key in ("worse", "better"):
-            changed = comparison.get(key, [])
-            if changed:
-                listed = ", ".join(f"{c['task_id']} ({c['change'] * 100:+.0f})" for c in changed[:8])
-                terminalreporter.write_line(f"    vs baseline, {len(changed)} problems {key} by {comparison['changes_by']}: "
-                                            f"{listed}{', ...' if len(changed) > 8 else ''}")
-    if results.analysis.gates:
-        terminalreporter.write_sep("=", "gates")
-        for gate in results.analysis.gates:
-            terminalreporter.write_line(gate.line, green=gate.passed, red=not gate.passed)
-        if results.harness_errors:
-            terminalreporter.write_line(f"{results.harness_errors} harness errors: the gates can't be trusted", red=True)
 
 
 class XdistHooks:

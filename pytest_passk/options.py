@@ -1,0 +1,267 @@
+"""Command-line and ini options, and the run's settings read from them."""
+
+from __future__ import annotations
+
+import codecs
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from .executor import Limits
+from .gates import GateError, Threshold, parse_threshold
+from .generation import ModelOptions
+from .sampling import CODEX_STOP_SEQUENCES, SamplingParams
+from .state import Settings
+
+__all__ = ["add_options", "read_settings"]
+
+DEFAULT_KS = "1,10,100"
+MEMORY_UNITS = {"": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40}
+
+
+def add_options(parser: pytest.Parser) -> None:
+    """The one option group, and the ini twins of what a team would pin."""
+    group = parser.getgroup("passk", "functional-correctness evaluation (pass@k)")
+
+    def option(name: str, ini_type: str | None = "string", **kwargs: Any) -> None:
+        """A ``--passk-*`` option and, where a team would pin it, its ini twin (the CLI wins)."""
+        group.addoption(name, dest=name.lstrip("-").replace("-", "_"), **kwargs)
+        if ini_type is not None:
+            ini = name.lstrip("-").replace("-", "_")
+            parser.addini(ini, help=kwargs["help"].split(". Default")[0], type=ini_type)  # type: ignore[arg-type]
+
+    option(
+        "--passk-completions",
+        metavar="FILE",
+        help="JSONL of {task_id, completion} samples to evaluate (OpenAI's samples format). "
+        "Default: each problem's reference solution",
+    )
+    option("--passk-timeout", metavar="SECONDS", help="Wall-clock limit per sample. Default: 3.0")
+    option("--passk-memory", metavar="SIZE", help="Address-space limit per sample, e.g. 4GiB, 512M. Default: 4GiB")
+    option("--passk-k", metavar="K,K,...", help=f"The k of pass@k to report. Default: {DEFAULT_KS}")
+    option("--passk-no-dedup", ini_type="bool", action="store_true", default=None,
+           help="Execute every sample, also byte-identical completions of the same problem "
+           "(by default those run once and share the verdict)")
+    option("--passk-json", metavar="PATH", ini_type=None, help="Write the summary and every sample's verdict as JSON")
+    option("--passk-isolation", metavar="MODE",
+           help="How samples are confined: auto (every layer that works here), strict (refuse to run unless all "
+           "work), basic (resource limits and a process group only, as OpenAI's evaluator). Default: auto")
+    option("--passk-resume", ini_type=None, action="store_true", default=False,
+           help="Reuse the verdicts an interrupted run with the same inputs recorded; execute only the rest")
+    option("--passk-suspicious-passes", ini_type="bool", action="store_true", default=None,
+           help="Count samples whose results are their own classes overriding comparison as passed, "
+           "as OpenAI's evaluator does (by default they get the verdict suspicious)")
+    add_gate_options(group, option)
+    add_model_options(group, option)
+    option(
+        "--passk-env",
+        metavar="NAME",
+        ini_type=None,
+        action="append",
+        default=[],
+        help="Pass this environment variable through to samples (repeatable); they get PATH, LANG, LC_ALL, TZ only",
+    )
+
+
+def add_gate_options(group: Any, option: Any) -> None:
+    option("--passk-min", metavar="[SUITE:]pass@K=VALUE", ini_type="linelist", action="append", default=None,
+           help="Gate: fail the run (exit status 8) when the measured value is below, e.g. pass@1=0.30 (repeatable)")
+    option("--passk-baseline", metavar="REPORT.json",
+           help="Compare with the JSON report of an earlier run: per pass@k, and the problems that got worse or better")
+    option("--passk-max-drop", metavar="[SUITE:]pass@K=POINTS", ini_type="linelist", action="append", default=None,
+           help="Gate: fail when pass@K fell by more than this against --passk-baseline, e.g. pass@1=0.02 (repeatable)")
+    option("--passk-require-significant", ini_type="bool", action="store_true", default=None,
+           help="Only a drop that a paired permutation test over problems finds significant (p < 0.05) fails the gate")
+    option("--passk-ci", metavar="LEVEL",
+           help="Confidence level of the bootstrap intervals over problems, or off. Default: 0.95")
+    option("--passk-html", metavar="PATH", ini_type=None, help="Write a self-contained HTML report")
+    option("--passk-no-bleu", ini_type="bool", action="store_true", default=None,
+           help="Leave BLEU out of the reports (it costs about 0.4 ms a sample, on the controller)")
+
+
+def add_model_options(group: Any, option: Any) -> None:
+    group.addoption("--model", dest="passk_model", metavar="ID_OR_PATH",
+                    help="Sample completions from this transformers model (hub id or local directory), "
+                    "or from openai:NAME served at --passk-base-url")
+    group.addoption("--samples", dest="passk_samples", metavar="N", type=int, default=None,
+                    help="Samples per problem with --model. Default: 1")
+    option("--passk-revision", ini_type=None, metavar="REV", help="Model revision (branch, tag or commit)")
+    option("--passk-dtype", metavar="DTYPE", help="auto (bf16 on a GPU that has it, else fp32), float32, bfloat16, float16. Default: auto")
+    option("--passk-device", metavar="DEVICE", help="auto (cuda if available, across all GPUs), cpu, cuda, cuda:1. Default: auto")
+    option("--passk-trust-remote-code", ini_type="bool", action="store_true", default=None,
+           help="Allow the model's own code from its repository to run")
+    option("--passk-temperature", metavar="T", help="Sampling temperature; 0 is greedy. Default: 0.8 with --samples > 1, else greedy")
+    option("--passk-top-p", metavar="P", help="Nucleus sampling. Default: 0.95")
+    option("--passk-max-new-tokens", metavar="N", help="Default: 512")
+    option("--passk-seed", metavar="SEED", help="Seed for sampling: the same command gives the same samples. Default: 0")
+    option("--passk-stop", metavar="TEXT", ini_type="linelist", action="append", default=None,
+           help="Stop sequence, with escapes like \\n (repeatable; replaces the default). "
+           "Default: the Codex paper's \\nclass \\ndef \\n# \\nif \\nprint")
+    option("--passk-batch-size", metavar="N", help="Sequences per generation batch. Default: 256 on GPU (halved while out of memory), 64 on CPU")
+    option("--passk-cache-dir", metavar="DIR", help="Where generated samples are cached. Default: .passk under the rootdir")
+    option("--passk-regenerate", ini_type=None, action="store_true", default=False,
+           help="Ignore cached samples and generate afresh")
+    option("--passk-save-completions", ini_type=None, metavar="PATH",
+           help="Also write the generated samples in the completions format")
+    option("--passk-base-url", metavar="URL",
+           help="With --model openai:NAME, the OpenAI-compatible server's address, e.g. http://host:8000/v1")
+    option("--passk-api-key-env", metavar="VARIABLE",
+           help="The environment variable holding the server's API key (never given on the command line). "
+           "Default: OPENAI_API_KEY")
+    option("--passk-concurrency", metavar="N", help="Requests in flight to a served model. Default: 8")
+    option("--passk-chat", ini_type="bool", action="store_true", default=None,
+           help="Wrap prompts in the tokenizer's chat template; the completion is the code in the reply")
+
+
+def _setting(config: pytest.Config, name: str) -> Any:
+    """The CLI value if given, else the ini value, else None."""
+    value = config.getoption(name)
+    if value is None:
+        value = config.getini(name) or None
+    return value
+
+
+def parse_memory(text: str) -> int:
+    match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([kmgt]?)(?:i?b)?\s*", text.lower())
+    if not match:
+        raise pytest.UsageError(f"--passk-memory: cannot read {text!r} (use e.g. 4GiB, 512M, 0 for no limit)")
+    return int(float(match.group(1)) * MEMORY_UNITS[match.group(2)])
+
+
+def parse_ks(text: str) -> tuple[int, ...]:
+    try:
+        ks = tuple(sorted({int(k) for k in text.replace(" ", "").split(",") if k}))
+    except ValueError:
+        raise pytest.UsageError(f"--passk-k: expected comma-separated integers, got {text!r}") from None
+    if not ks or ks[0] < 1:
+        raise pytest.UsageError(f"--passk-k: each k must be at least 1, got {text!r}")
+    return ks
+
+
+def read_settings(config: pytest.Config) -> Settings:
+    timeout_text = _setting(config, "passk_timeout") or "3.0"
+    try:
+        timeout = float(timeout_text)
+    except ValueError:
+        raise pytest.UsageError(f"--passk-timeout: expected seconds, got {timeout_text!r}") from None
+    if timeout <= 0:
+        raise pytest.UsageError("--passk-timeout must be positive")
+    completions = _setting(config, "passk_completions")
+    json_report = config.getoption("passk_json")
+    model = config.getoption("passk_model")
+    samples = config.getoption("passk_samples")
+    if samples is not None and not model:
+        raise pytest.UsageError("--samples needs --model (a completions file has its own samples)")
+    if model and completions:
+        raise pytest.UsageError("--model and --passk-completions exclude each other")
+    cache_dir = _setting(config, "passk_cache_dir")
+    save = config.getoption("passk_save_completions")
+    return Settings(
+        model=read_model_options(config, model) if model else None,
+        sampling=read_sampling(config, samples or 1),
+        cache_dir=Path(cache_dir).expanduser().resolve() if cache_dir else config.rootpath / ".passk",
+        regenerate=bool(config.getoption("passk_regenerate")),
+        save_completions=Path(save).expanduser().resolve() if save else None,
+        limits=Limits(timeout=timeout, memory=parse_memory(_setting(config, "passk_memory") or "4GiB")),
+        ks=parse_ks(_setting(config, "passk_k") or DEFAULT_KS),
+        completions=Path(completions).expanduser().resolve() if completions else None,
+        json_report=Path(json_report).expanduser().resolve() if json_report else None,
+        env_passthrough=tuple(config.getoption("passk_env") or ()),
+        deduplicate=not _flag(config, "passk_no_dedup"),
+        isolation=read_isolation(config),
+        resume=bool(config.getoption("passk_resume")),
+        suspicious_passes=_flag(config, "passk_suspicious_passes"),
+        **read_gates(config),
+    )
+
+
+def read_gates(config: pytest.Config) -> dict[str, Any]:
+    def thresholds(name: str) -> tuple[Threshold, ...]:
+        values = config.getoption(name) or config.getini(name) or []
+        return tuple(parse_threshold(value, "--" + name.replace("_", "-")) for value in values)
+
+    try:
+        minimums, max_drops = thresholds("passk_min"), thresholds("passk_max_drop")
+    except GateError as exc:
+        raise pytest.UsageError(str(exc)) from None
+    baseline = _setting(config, "passk_baseline")
+    if max_drops and not baseline:
+        raise pytest.UsageError("--passk-max-drop needs --passk-baseline (the report of the run to compare with)")
+    level_text = str(_setting(config, "passk_ci") or "0.95")
+    confidence: float | None = None
+    if level_text.lower() not in ("off", "none", "0", "no"):
+        try:
+            confidence = float(level_text.rstrip("%")) / (100.0 if level_text.endswith("%") else 1.0)
+        except ValueError:
+            confidence = -1.0
+        if not 0.0 < confidence < 1.0:
+            raise pytest.UsageError(f"--passk-ci: expected a level such as 0.95 (or off), got {level_text!r}")
+    html = config.getoption("passk_html")
+    return {
+        "minimums": minimums,
+        "max_drops": max_drops,
+        "baseline": Path(baseline).expanduser().resolve() if baseline else None,
+        "require_significant": _flag(config, "passk_require_significant"),
+        "confidence": confidence,
+        "html_report": Path(html).expanduser().resolve() if html else None,
+        "bleu": not _flag(config, "passk_no_bleu"),
+    }
+
+
+def read_isolation(config: pytest.Config) -> str:
+    from .isolation import MODES
+
+    mode = _setting(config, "passk_isolation") or "auto"
+    if mode not in MODES:
+        raise pytest.UsageError(f"--passk-isolation: expected one of {', '.join(MODES)}, got {mode!r}")
+    return str(mode)
+
+
+def _number(config: pytest.Config, name: str, kind: type, default: Any) -> Any:
+    text = _setting(config, name)
+    if text is None:
+        return default
+    try:
+        return kind(text)
+    except ValueError:
+        flag = "--" + name.replace("_", "-")
+        raise pytest.UsageError(f"{flag}: expected a number, got {text!r}") from None
+
+
+def _flag(config: pytest.Config, name: str) -> bool:
+    value = config.getoption(name)
+    return bool(config.getini(name)) if value is None else bool(value)
+
+
+def read_model_options(config: pytest.Config, model: str) -> ModelOptions:
+    return ModelOptions(
+        model=model,
+        revision=config.getoption("passk_revision"),
+        dtype=_setting(config, "passk_dtype") or "auto",
+        device=_setting(config, "passk_device") or "auto",
+        trust_remote_code=_flag(config, "passk_trust_remote_code"),
+        batch_size=_number(config, "passk_batch_size", int, None),
+        base_url=_setting(config, "passk_base_url"),
+        api_key_env=_setting(config, "passk_api_key_env") or "OPENAI_API_KEY",
+        concurrency=_number(config, "passk_concurrency", int, 8),
+    )
+
+
+def read_sampling(config: pytest.Config, samples: int) -> SamplingParams:
+    if samples < 1:
+        raise pytest.UsageError("--samples must be at least 1")
+    stop_values = config.getoption("passk_stop") or config.getini("passk_stop") or None
+    stop = (
+        tuple(codecs.decode(s, "unicode_escape") for s in stop_values) if stop_values else CODEX_STOP_SEQUENCES
+    )
+    return SamplingParams(
+        samples=samples,
+        temperature=_number(config, "passk_temperature", float, 0.8 if samples > 1 else 0.0),
+        top_p=_number(config, "passk_top_p", float, 0.95),
+        max_new_tokens=_number(config, "passk_max_new_tokens", int, 512),
+        seed=_number(config, "passk_seed", int, 0),
+        stop=stop,
+        chat=_flag(config, "passk_chat"),
+    )
