@@ -15,6 +15,8 @@ Layers, each detected at start and used where it works:
 * ``read-only-fs``: in a mount namespace of the fork server's, every mount is
   read-only except a fresh, size-capped ``/tmp`` (samples' working directories)
   and ``/dev/shm``; ``/run`` is hidden;
+* ``hidden-home``: ``/root`` and ``/home`` are empty there, but for the Python
+  installation and ``sys.path`` entries that live in them;
 * ``no-capabilities``: a sample drops every capability (and cannot regain them
   through ``execve``). It keeps its uid, so it reads the Python installation
   exactly as the test run does (here readable by root only): fidelity with the
@@ -43,12 +45,14 @@ import os
 import resource
 import signal
 import socket
+import sys
 from typing import Callable
 
 __all__ = ["LAYERS", "MODES", "Confinement", "IsolationError"]
 
 LAYERS = ("rlimits", "process-group", "parent-death", "pid-namespace", "net-namespace", "read-only-fs",
-          "no-capabilities", "pids-cgroup", "memory-cgroup", "cpu-cgroup")
+          "hidden-home", "no-capabilities", "pids-cgroup", "memory-cgroup", "cpu-cgroup")
+HOME_DIRECTORIES = ("/root", "/home")
 MODES = ("auto", "strict", "basic")
 BASIC_LAYERS = ("rlimits", "process-group")
 
@@ -96,6 +100,10 @@ def _libc_call(libc: ctypes.CDLL, name: str) -> Callable[..., int]:
 def _unescape(field: str) -> str:
     """Mount points in mountinfo escape space, tab, newline and backslash as octal."""
     return field.encode().decode("unicode_escape").encode("latin-1").decode(errors="surrogateescape")
+
+
+def _inside(path: str, directory: str) -> bool:
+    return path == directory or path.startswith(directory.rstrip("/") + "/")
 
 
 def read_mounts() -> list[tuple[str, str, set[str], str, str]]:
@@ -222,7 +230,10 @@ class Confinement:
         self._try("memory-cgroup", lambda: self._cgroup("memory", memory_limits) if self.memory > 0 else None)
         self._try("cpu-cgroup", lambda: self._cgroup("cpu", {"cpu.shares": CPU_WEIGHT}))
         if self.in_force("read-only-fs"):
+            self._try("hidden-home", self._hide_homes)
             self._try("read-only-fs", self._remount_read_only)
+        else:
+            self.layers["hidden-home"] = "needs the mount namespace"
         self._try("net-namespace", self._net_namespace) if privileged else self._skip("net-namespace")
         self._try("pid-namespace", self._pid_namespace) if privileged else self._skip("pid-namespace")
         self._try("no-capabilities", self._probe_drop_capabilities)
@@ -267,6 +278,29 @@ class Confinement:
         for private in ("/dev/shm", "/run"):
             if os.path.isdir(private):
                 mount(b"tmpfs", private.encode(), b"tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC, b"size=64m,mode=1777")
+
+    def _hide_homes(self) -> None:
+        """Empty home directories: what a sample could read there (keys, tokens, dotfiles)
+        could leave the sandbox in its error message. The Python installation and
+        whatever else is on ``sys.path`` stay where they are, when they live there."""
+        mount, umount2 = _libc_call(self.libc, "mount"), _libc_call(self.libc, "umount2")
+        homes = [home for home in HOME_DIRECTORIES if os.path.isdir(home)]
+        keep = sorted({os.path.realpath(path) for path in (sys.base_prefix, sys.prefix, sys.exec_prefix, *sys.path)
+                       if path and os.path.isdir(path) and any(_inside(os.path.realpath(path), home) for home in homes)})
+        keep = [path for path in keep if not any(path != other and _inside(path, other) for other in keep)]
+        staging = []
+        for index, path in enumerate(keep):  # reachable while the homes are still visible
+            stage = f"/tmp/.passk-keep-{index}"
+            os.mkdir(stage, 0o700)
+            mount(path.encode(), stage.encode(), None, MS_BIND | MS_REC, None)
+            staging.append(stage)
+        for home in homes:
+            mount(b"tmpfs", home.encode(), b"tmpfs", MS_NOSUID | MS_NODEV, b"size=1m,mode=755")
+        for path, stage in zip(keep, staging):
+            os.makedirs(path, exist_ok=True)
+            mount(stage.encode(), path.encode(), None, MS_BIND | MS_REC, None)
+            umount2(stage.encode(), MNT_DETACH)
+            os.rmdir(stage)
 
     def _remount_read_only(self) -> None:
         mount = _libc_call(self.libc, "mount")

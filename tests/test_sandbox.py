@@ -27,7 +27,7 @@ MARKER = f"passk-escapee-{uuid.uuid4().hex[:8]}"
 SECRET_NAME = "PASSK_TEST_SECRET"
 
 
-def hostile_samples(canary: Path, port: int) -> list[tuple[str, str, set[str]]]:
+def hostile_samples(canary: Path, port: int, home_secret: Path) -> list[tuple[str, str, set[str]]]:
     """(what it tries, body of Toy/0's `add`, the verdicts it may get)."""
     escapee = f"['sleep', '1000', '{MARKER}']"
     return [
@@ -78,6 +78,8 @@ def hostile_samples(canary: Path, port: int) -> list[tuple[str, str, set[str]]]:
          "    for pid in os.listdir('/proc'):\n        try:\n"
          f"            found = found or b{SECRET_NAME!r} in open('/proc/' + pid + '/environ', 'rb').read()\n"
          "        except OSError:\n            pass\n    return a + b if found else None\n", {"failed"}),
+        ("read a secret in the home directory", f"    return a + b if open({str(home_secret)!r}).read() else None\n",
+         {"failed"}),
         ("remount writable", "    import ctypes\n    libc = ctypes.CDLL(None)\n"
          "    assert libc.mount(None, b'/', None, 32 | 4096, None) == 0\n    return a + b\n", {"failed"}),
     ]
@@ -91,6 +93,15 @@ def canary() -> object:
     yield path
     path.unlink(missing_ok=True)
     Path(str(path) + ".moved").unlink(missing_ok=True)
+
+
+@pytest.fixture
+def home_secret() -> object:
+    """A file in the home directory of the user running the tests (where keys and tokens live)."""
+    path = Path.home() / f".passk-test-secret-{uuid.uuid4().hex[:8]}"
+    path.write_text("hunter2")
+    yield path
+    path.unlink(missing_ok=True)
 
 
 @pytest.fixture
@@ -116,9 +127,9 @@ def escaped_processes() -> list[int]:
 
 @pytest.mark.parametrize("workers", [[], ["-n", "2"]], ids=["no-xdist", "xdist"])
 def test_hostile_samples_are_contained(pytester: pytest.Pytester, toy_problems: Path, completions_file: Completions,
-                                       canary: Path, listener: socket.socket, workers: list[str],
+                                       canary: Path, listener: socket.socket, home_secret: Path, workers: list[str],
                                        monkeypatch: pytest.MonkeyPatch) -> None:
-    samples = hostile_samples(canary, listener.getsockname()[1])
+    samples = hostile_samples(canary, listener.getsockname()[1], home_secret)
     rows = [("Toy/0", body) for _, body, _ in samples] + [("Toy/0", "    return a + b\n")] * 3
     rows += [("Toy/1", "    return 2 * x\n"), ("Toy/1", "    return x + x\n"), ("Toy/1", "    return x\n")]
     path = completions_file(rows)
