@@ -101,7 +101,7 @@ def _summary_table(document: dict[str, Any]) -> str:
             band = f' <span class="muted">[{interval[0] * 100:.1f}, {interval[1] * 100:.1f}]</span>' if interval else ""
             figures.append(f"{escape(metric)} = <b>{_percent(value)}</b>{band}")
         paper = suite.get("paper", {})
-        extra = "".join(f"<div>{escape(label)}: {_percent(paper[key]) if key != 'unique_fraction' else f'{paper[key]:.3f}'}</div>"
+        extra = "".join(f"<div>{escape(label)}: {_percent(paper[key])}</div>"
                         for key, label in (("pass@1_mean_logprob", "pass@1, mean log-p pick"),
                                            ("pass@1_sum_logprob", "pass@1, sum log-p pick"),
                                            ("oracle_pass@n", "oracle pass@n"), ("unique_fraction", "unique completions"))
