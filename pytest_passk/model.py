@@ -83,6 +83,11 @@ class _Criterion(StoppingCriteria):
         return self.monitor.criterion(input_ids, scores, **kwargs)  # type: ignore[return-value]
 
 
+def out_of_memory(exc: BaseException) -> bool:
+    """The device's memory ran out: CUDA's own error, or the CPU allocator's."""
+    return isinstance(exc, torch.cuda.OutOfMemoryError) or "can't allocate memory" in str(exc)
+
+
 def resolve_device(device: str) -> str:
     if device == "auto":
         return "cuda" if torch.cuda.is_available() else "cpu"
@@ -185,11 +190,12 @@ class TransformersSampler:
             unit = [job for job in pending[: max(1, self.batch_size // repeats)] if job.count == repeats]
             try:
                 samples = self._generate([texts[job.key] for job in unit], repeats, params, seed=params.seed + batch_index)
-            except torch.cuda.OutOfMemoryError:
-                if self.batch_size == 1:
+            except (torch.cuda.OutOfMemoryError, RuntimeError) as exc:
+                if not out_of_memory(exc) or self.batch_size == 1:
                     raise
                 self.batch_size = max(1, self.batch_size // 2)  # halve and retry what is left
-                torch.cuda.empty_cache()
+                if torch.cuda.is_available():
+                    torch.cuda.empty_cache()
                 pending = sorted(self._chunks(pending), key=order)
                 continue
             rows = [job for job in unit for _ in range(repeats)]

@@ -99,7 +99,7 @@ def add_model_options(group: Any, option: Any) -> None:
     option("--passk-stop", metavar="TEXT", ini_type="linelist", action="append", default=None,
            help="Stop sequence, with escapes like \\n (repeatable; replaces the default). "
            "Default: the Codex paper's \\nclass \\ndef \\n# \\nif \\nprint")
-    option("--passk-batch-size", metavar="N", help="Sequences per generation batch. Default: 256 on GPU (halved while out of memory), 64 on CPU")
+    option("--passk-batch-size", metavar="N", help="Sequences per generation batch. Default: 256 on GPU, 64 on CPU (halved while out of memory)")
     option("--passk-cache-dir", metavar="DIR", help="Where generated samples are cached. Default: .passk under the rootdir")
     option("--passk-regenerate", ini_type=None, action="store_true", default=False,
            help="Ignore cached samples and generate afresh")

@@ -149,3 +149,25 @@ def test_sampling_identity_ignores_sample_count() -> None:
     assert SamplingParams(samples=1, temperature=0.8).identity() == SamplingParams(samples=9, temperature=0.8).identity()
     assert SamplingParams(temperature=0.0, top_p=0.5).identity() == SamplingParams(temperature=0.0, top_p=0.9).identity()
     assert SamplingParams(seed=1).identity() != SamplingParams(seed=2).identity()
+
+
+def test_out_of_memory_halves_the_batch(random_model: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from pytest_passk.model import TransformersSampler
+    from pytest_passk.sampling import Job
+
+    sampler = TransformersSampler(str(random_model), device="cpu", batch_size=8)
+    generate = sampler._generate
+    sizes: list[int] = []
+
+    def tight(prompts: list[str], repeats: int, params: SamplingParams, seed: int) -> list[object]:
+        sizes.append(len(prompts) * repeats)
+        if len(prompts) * repeats > 2:
+            raise RuntimeError("DefaultCPUAllocator: can't allocate memory: you tried to allocate 1 bytes")
+        return generate(prompts, repeats, params, seed)
+
+    monkeypatch.setattr(sampler, "_generate", tight)
+    kept: list[object] = []
+    sampler.sample([Job("a", ADD_PROMPT, 4)], SamplingParams(samples=4, temperature=0.8, max_new_tokens=4),
+                   lambda batch: kept.extend(batch))
+    assert sampler.batch_size == 2 and len(kept) == 4
+    assert sizes[:3] == [4, 4, 2]  # 8 per batch holds 4 samples (refused), 4 (refused), then 2 at a time
