@@ -24,6 +24,8 @@ from .confine import confinement
 Completions = Callable[[list[tuple[str, "str | None"]]], Path]
 
 MARKER = f"passk-escapee-{uuid.uuid4().hex[:8]}"
+# Where every layer is available (root, cgroup v1): what a layer's absence changes can then be tested.
+every_layer = pytest.mark.skipif(os.geteuid() != 0, reason="needs root, where every isolation layer works")
 SECRET_NAME = "PASSK_TEST_SECRET"
 
 
@@ -188,3 +190,39 @@ def test_unknown_isolation_mode_is_a_usage_error(pytester: pytest.Pytester, toy_
     result = pytester.runpytest("problems", "--passk-isolation=gvisor")
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     result.stderr.fnmatch_lines(["*--passk-isolation: expected one of auto, strict, basic, got 'gvisor'*"])
+
+
+@every_layer
+@pytest.mark.parametrize(
+    ("left_out", "also_missing"),
+    [(("read-only-fs",), {"hidden-home", "pids-cgroup", "memory-cgroup", "cpu-cgroup"}),
+     (("pid-namespace", "net-namespace"), set()),
+     (("no-capabilities",), set())],
+)
+def test_layers_fall_back_cleanly(left_out: tuple[str, ...], also_missing: set[str]) -> None:
+    """Where a layer can't be had, the fork server says so, leaves out what depends on it,
+    and still gives honest samples their verdicts."""
+    from pytest_passk import forkserver
+    from pytest_passk.executor import sandbox_environment, start_server
+
+    process, report = start_server(1, "auto", 1 << 30, sandbox_environment(), left_out)
+    assert process.stdin is not None and process.stdout is not None
+    with process:
+        assert set(report.missing) == set(left_out) | also_missing
+        assert all(layer not in report.description.split(";")[0] for layer in report.missing)
+        forkserver.write_frame(process.stdin, ("problem", "p", "def add(a, b):\n", "def check(c):\n    assert c(1, 2) == 3\n", "add"))
+        for index, body in enumerate(["    return a + b\n", "    return a - b\n"]):
+            forkserver.write_frame(process.stdin, ("sample", index, "p", body, {"timeout": 3.0, "memory": float(1 << 30)}))
+        replies = sorted(forkserver.read_frame(process.stdout)[:2] for _ in range(2))
+        process.stdin.close()
+    assert replies == [(0, "passed"), (1, "failed")]
+
+
+@every_layer
+def test_strict_mode_refuses_a_missing_layer() -> None:
+    from pytest_passk.executor import sandbox_environment, start_server
+
+    process, report = start_server(1, "strict", 1 << 30, sandbox_environment(), ("net-namespace",))
+    with process:
+        assert report.missing == {"net-namespace": "left out"}
+        assert process.wait(timeout=10) == 0  # it said what is missing and stopped, running nothing
