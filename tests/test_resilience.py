@@ -45,8 +45,9 @@ def test_killed_run_resumes_to_the_same_summary(pytester: pytest.Pytester, toy_p
     assert 10 <= recorded < 40, recorded
 
     resumed_report = pytester.path / "resumed.json"
-    result = pytester.runpytest("problems", "-p", "no:randomly", f"--passk-completions={path}", "--passk-k=1,5",
-                                "--passk-resume", f"--passk-json={resumed_report}")
+    # Resumed under xdist: the recorded verdicts travel to the workers with the run.
+    result = pytester.runpytest("problems", "-n", "2", "-p", "no:randomly", f"--passk-completions={path}",
+                                "--passk-k=1,5", "--passk-resume", f"--passk-json={resumed_report}")
     result.stdout.fnmatch_lines([f"passk: resuming, {recorded} verdicts recorded by an earlier run"])
     samples = json.loads(resumed_report.read_text())["samples"]
     assert sum(s["resumed"] for s in samples) == recorded
