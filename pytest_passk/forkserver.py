@@ -240,7 +240,7 @@ def undefined(name: str) -> Any:
     raise NameError(f"name {name!r} is not defined")
 
 
-def run_in_child(problem: tuple[str, str, str, Any, Any], completion: str, code: Any, limits: dict[str, float],
+def run_in_child(problem: tuple[str, str, str, Any], completion: str, code: Any, limits: dict[str, float],
                  result_fd: int, nonce: bytes, workdir: str, confinement: Any, slot: int) -> None:
     """Body of the forked child: never returns."""
     write, exit_now, dumps = os.write, os._exit, json.dumps  # bound before the completion can patch them
@@ -258,7 +258,7 @@ def run_in_child(problem: tuple[str, str, str, Any, Any], completion: str, code:
         os.closerange(result_fd + 1, 1 << 16)
         os.chdir(workdir)
         os.environ["TMPDIR"] = tempfile.tempdir = workdir
-        prompt, test, entry_point, test_code, check_code = problem
+        prompt, test, entry_point, test_code = problem
         swallowed = SwallowedOutput()
         sys.stdout = sys.stderr = sys.stdin = swallowed
 
@@ -281,7 +281,7 @@ def run_in_child(problem: tuple[str, str, str, Any, Any], completion: str, code:
             else:
                 exec(code, namespace)
                 exec(test_code, namespace)
-                # What check_code (`check(entry_point)`) does, with the candidate's results watched.
+                # What `check(entry_point)` does, with the candidate's results watched.
                 check, candidate = (namespace[name] if name in namespace else undefined(name) for name in ("check", entry_point))
                 check(watch.watch(candidate))
             verdict, message = ("suspicious", watch.suspect) if watch.suspect else ("passed", "")
@@ -299,7 +299,7 @@ def run_in_child(problem: tuple[str, str, str, Any, Any], completion: str, code:
         exit_now(0)
 
 
-def compile_completion(problem: tuple[str, str, str, Any, Any], completion: str) -> Any:
+def compile_completion(problem: tuple[str, str, str, Any], completion: str) -> Any:
     """Compile ``prompt + completion`` here, before the fork: the compiler's memory
     is then this process's, reused from sample to sample, instead of fresh pages
     each child must fault in. None sends the child down the whole-program path."""
@@ -352,7 +352,7 @@ class Server:
         self.requests, self.replies, self.confinement = requests, replies, confinement
         self.parallel = parallel  # samples run side by side; the test process's share of the cores
         self.free_slots = list(range(slot_count(parallel)))[::-1]
-        self.problems: dict[object, tuple[str, str, str, Any, Any]] = {}
+        self.problems: dict[object, tuple[str, str, str, Any]] = {}
         self.queue: list[tuple[object, object, str, dict[str, float]]] = []
         self.running: dict[int, Running] = {}
         self.tmproot = tempfile.mkdtemp(prefix="passk-")
@@ -363,8 +363,7 @@ class Server:
             test_code = compile(test, "<test>", "exec")
         except SyntaxError:
             test_code = None  # every sample then takes the whole-program path and fails as the reference does
-        check_code = compile(f"check({entry_point})", "<test>", "exec")
-        self.problems[key] = (prompt, test, entry_point, test_code, check_code)
+        self.problems[key] = (prompt, test, entry_point, test_code)
 
     def start(self) -> None:
         sample_id, key, completion, limits = self.queue.pop(0)
