@@ -18,7 +18,7 @@ from .problems import Problem
 
 __all__ = ["VerdictJournal", "verdict_key", "HARNESS_ERROR"]
 
-HARNESS_ERROR = "error"
+HARNESS_ERROR = "error"  # the verdict of a sample the harness failed to run
 
 
 def verdict_key(problem: Problem, completion: str | None, timeout: float, memory: int, isolation: str) -> str:

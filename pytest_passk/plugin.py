@@ -20,7 +20,7 @@ from .conclusion import (
 )
 from .executor import probe_isolation
 from .gates import Baseline, GateError
-from .journal import VerdictJournal
+from .journal import HARNESS_ERROR, VerdictJournal
 from .options import add_options, read_settings
 from .problems import (
     Problem,
@@ -45,7 +45,7 @@ from .state import (
     Settings,
     sample_runner,
 )
-from .summary import HARNESS_ERROR, SampleRecord, summarize
+from .summary import SampleRecord, summarize
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:

@@ -8,11 +8,11 @@ from typing import Any, Iterable
 
 from .confidence import bootstrap_interval
 from .estimator import pass_at_k
+from .journal import HARNESS_ERROR  # the harness's fault, not the sample's: left out of pass@k
 
 __all__ = ["SampleRecord", "SuiteSummary", "summarize", "format_summary", "task_order"]
 
-VERDICTS = ("passed", "failed", "timeout", "crashed", "oom", "suspicious", "error")
-HARNESS_ERROR = "error"  # the harness's fault, not the sample's: left out of pass@k
+VERDICTS = ("passed", "failed", "timeout", "crashed", "oom", "suspicious", HARNESS_ERROR)
 
 
 @dataclass(frozen=True)
