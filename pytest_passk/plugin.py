@@ -35,6 +35,7 @@ from .sampling import ModelLoadError
 from .state import (
     KNOWN_VERDICTS_KEY,
     PLAN_KEY,
+    REACHABLE_PROBLEMS_KEY,
     RESULTS_KEY,
     RUN_ORDER_KEY,
     RUNNER_KEY,
@@ -165,14 +166,17 @@ def generate_samples(config: pytest.Config, settings: Settings) -> None:
 
 
 def reachable_problems(config: pytest.Config) -> list[Problem]:
-    """The problems this run reaches; broken files are left to collection to report."""
-    problems: list[Problem] = []
-    for path in discover_problem_files(config.args, config.rootpath):
-        try:
-            problems.extend(load_problem_file(path))
-        except ProblemFileError:
-            continue
-    return problems
+    """The problems this run reaches, read once (the controller needs them at the start and
+    at the end); broken files are left to collection to report."""
+    if REACHABLE_PROBLEMS_KEY not in config.stash:
+        problems: list[Problem] = []
+        for path in discover_problem_files(config.args, config.rootpath):
+            try:
+                problems.extend(load_problem_file(path))
+            except ProblemFileError:
+                continue
+        config.stash[REACHABLE_PROBLEMS_KEY] = problems
+    return config.stash[REACHABLE_PROBLEMS_KEY]
 
 
 def known_task_ids(config: pytest.Config) -> set[str]:

@@ -12,14 +12,15 @@ import pytest
 from .completions import SamplePlan
 from .executor import IsolationReport, Limits, SampleRunner
 from .gates import Baseline, Threshold
+from .generation import GenerationReport, ModelOptions
 from .journal import VerdictJournal
 from .report import Analysis
-from .generation import GenerationReport, ModelOptions
 from .sampling import SamplingParams
 from .summary import SampleRecord, SuiteSummary
 
 if TYPE_CHECKING:
     from .collect import SampleItem
+    from .problems import Problem
 
 __all__ = ["Settings", "SETTINGS_KEY", "PLAN_KEY", "RunOrder", "sample_runner"]
 
@@ -76,6 +77,8 @@ SAMPLES_PATH_KEY = pytest.StashKey[str]()
 RUNNER_KEY = pytest.StashKey[SampleRunner]()
 RESULTS_KEY = pytest.StashKey[Results]()
 RUN_ORDER_KEY = pytest.StashKey["RunOrder"]()
+# The problems the controller found for this run's arguments.
+REACHABLE_PROBLEMS_KEY = pytest.StashKey[list["Problem"]]()
 # Verdicts of an earlier run to resume from (verdict key -> verdict, message, seconds).
 KNOWN_VERDICTS_KEY = pytest.StashKey[dict[str, tuple[str, str, float]]]()
 # Samples submitted ahead of the one running: enough to keep the fork server busy
