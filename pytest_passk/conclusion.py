@@ -38,6 +38,9 @@ def analyse(results: Results, settings: Settings, plan: SamplePlan, problems: li
             completions: dict[str, list[str | None]], with_bleu: bool) -> Analysis:
     """The paper's metrics per suite, BLEU where a report wants it, and the gates."""
     analysis = Analysis()
+    if with_bleu:
+        references = {p.task_id: p.canonical_solution for p in problems if p.canonical_solution is not None}
+        analysis.bleu = bleu_scores(completions, references)
     for summary in results.summaries:
         records = [r for r in results.records if r.suite == summary.name]
         tasks = {r.task_id for r in records}
@@ -48,11 +51,7 @@ def analyse(results: Results, settings: Settings, plan: SamplePlan, problems: li
             "unique_fraction": unique_fraction({t: texts for t, texts in completions.items() if t in tasks}),
         }
         analysis.paper[summary.name] = {key: value for key, value in paper.items() if value is not None}
-    if with_bleu:
-        references = {p.task_id: p.canonical_solution for p in problems if p.canonical_solution is not None}
-        analysis.bleu = bleu_scores(completions, references)
-        for summary in results.summaries:
-            records = [r for r in results.records if r.suite == summary.name]
+        if with_bleu:
             analysis.bleu_separation[summary.name] = bleu_separation(records, analysis.bleu)
     analysis.gates = check_minimums(results.summaries, list(settings.minimums))
     if results.baseline is not None:
