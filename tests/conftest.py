@@ -1,12 +1,16 @@
 from __future__ import annotations
 
 import json
+import socket
 from pathlib import Path
 from typing import Callable
 
 import pytest
 
 pytest_plugins = ["pytester"]
+
+# What the completions_file fixture gives: a writer of (task id, completion or None) rows.
+Completions = Callable[[list[tuple[str, "str | None"]]], Path]
 
 # A tiny benchmark of three problems in HumanEval's format, written by the tests.
 TOY_PROBLEMS = [
@@ -46,7 +50,7 @@ def toy_problems(pytester: pytest.Pytester) -> Path:
 
 
 @pytest.fixture
-def completions_file(pytester: pytest.Pytester) -> Callable[[list[tuple[str, str | None]]], Path]:
+def completions_file(pytester: pytest.Pytester) -> Completions:
     def make(samples: list[tuple[str, str | None]], name: str = "samples.jsonl") -> Path:
         return write_jsonl(pytester.path / name, [{"task_id": t, "completion": c} for t, c in samples])
 
@@ -55,3 +59,10 @@ def completions_file(pytester: pytest.Pytester) -> Callable[[list[tuple[str, str
 
 def read_report(path: Path) -> dict[str, object]:
     return json.loads(path.read_text(encoding="utf-8"))
+
+
+def free_port() -> int:
+    """A loopback port nothing listens on (for servers the tests start)."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])

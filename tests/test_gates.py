@@ -5,14 +5,13 @@ from __future__ import annotations
 import json
 import xml.etree.ElementTree as ElementTree
 from pathlib import Path
-from typing import Callable
 
 import pytest
 
 from pytest_passk.confidence import bootstrap_interval, paired_permutation_test
 from pytest_passk.gates import GATE_FAILED, GateError, Threshold, parse_threshold
 
-Completions = Callable[[list[tuple[str, "str | None"]]], Path]
+from .conftest import Completions
 
 RIGHT = {"Toy/0": "    return a + b\n", "Toy/1": "    return 2 * x\n"}
 WRONG = {"Toy/0": "    return a - b\n", "Toy/1": "    return x\n"}

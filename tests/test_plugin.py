@@ -5,16 +5,12 @@ from __future__ import annotations
 import codecs
 import json
 from pathlib import Path
-from typing import Callable
 
 import pytest
 
-from .conftest import read_report
+from .conftest import Completions, read_report
 
 MODES = {"xdist": ["-n", "2"], "no-xdist": ["-p", "no:xdist"]}
-Completions = Callable[[list[tuple[str, "str | None"]]], Path]
-
-
 @pytest.fixture(params=sorted(MODES))
 def mode(request: pytest.FixtureRequest) -> list[str]:
     return MODES[request.param]

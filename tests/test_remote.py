@@ -11,20 +11,12 @@ import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Callable
 
 import pytest
 
+from .conftest import Completions, free_port
+
 execnet = pytest.importorskip("execnet")
-
-Completions = Callable[[list[tuple[str, "str | None"]]], Path]
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
 
 @pytest.fixture
 def socket_hosts_homes(tmp_path: Path) -> list[Path]:

@@ -3,17 +3,15 @@
 from __future__ import annotations
 
 import json
-import os
 import signal
 import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Callable
 
 import pytest
 
-Completions = Callable[[list[tuple[str, "str | None"]]], Path]
+from .conftest import Completions
 
 SLOW_RIGHT = "    import time\n    time.sleep(0.15)\n    return a + b\n"
 SLOW_WRONG = "    import time\n    time.sleep(0.15)\n    return a - b\n"

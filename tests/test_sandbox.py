@@ -15,13 +15,11 @@ import socket
 import sys
 import uuid
 from pathlib import Path
-from typing import Callable
 
 import pytest
 
 from .confine import confinement
-
-Completions = Callable[[list[tuple[str, "str | None"]]], Path]
+from .conftest import Completions
 
 MARKER = f"passk-escapee-{uuid.uuid4().hex[:8]}"
 # Where every layer is available (root, cgroup v1): what a layer's absence changes can then be tested.

@@ -19,16 +19,12 @@ from pathlib import Path
 
 import pytest
 
+from .conftest import free_port
+
 pytest.importorskip("openai")
 pytest.importorskip("fastapi")
 
 from .tiny_models import ADD_BODY, PROBLEM_FILE, trained_model  # noqa: E402,F401 (fixture)
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 @pytest.fixture(scope="module")
