@@ -224,7 +224,7 @@ class Confinement:
             return self.layers
         self._try("parent-death", self._parent_death)
         privileged = self._try_user_namespace()
-        self._try("read-only-fs", self._mount_namespace) if privileged else self._skip("read-only-fs")
+        self._try_privileged(privileged, "read-only-fs", self._mount_namespace)
         self._try("pids-cgroup", lambda: self._cgroup("pids", {"pids.max": SAMPLE_PROCESSES}))
         memory_limits = {"memory.limit_in_bytes": self.memory, "memory.memsw.limit_in_bytes": self.memory}
         self._try("memory-cgroup", lambda: self._cgroup("memory", memory_limits) if self.memory > 0 else None)
@@ -234,13 +234,17 @@ class Confinement:
             self._try("read-only-fs", self._remount_read_only)
         else:
             self.layers["hidden-home"] = "needs the mount namespace"
-        self._try("net-namespace", self._net_namespace) if privileged else self._skip("net-namespace")
-        self._try("pid-namespace", self._pid_namespace) if privileged else self._skip("pid-namespace")
+        self._try_privileged(privileged, "net-namespace", self._net_namespace)
+        self._try_privileged(privileged, "pid-namespace", self._pid_namespace)
         self._try("no-capabilities", self._probe_drop_capabilities)
         return self.layers
 
-    def _skip(self, layer: str) -> None:
-        self.layers[layer] = "needs root or user namespaces"
+    def _try_privileged(self, privileged: bool, layer: str, action: Callable[[], object]) -> None:
+        """A layer that needs root, or a user namespace in which to have its powers."""
+        if privileged:
+            self._try(layer, action)
+        else:
+            self.layers[layer] = "needs root or user namespaces"
 
     def _try(self, layer: str, action: Callable[[], object]) -> None:
         if layer in self.without:
