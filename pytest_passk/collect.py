@@ -35,9 +35,11 @@ class ProblemFile(pytest.File):
                 item.add_marker(pytest.mark.skip(reason=plan.skip_reason))
                 yield item
             for index, completion in enumerate(completions):
-                yield SampleItem.from_parent(
-                    self, name=f"{problem.task_id}[{index}]", problem=problem, index=index, completion=completion
-                )
+                name = f"{problem.task_id}[{index}]"
+                # The node id given whole, so that pytest >= 9.2 parses "[index]" as the
+                # parametrization, as it does for ids read back from its cache (--lf, --ff, --sw).
+                yield SampleItem.from_parent(self, name=name, nodeid=f"{self.nodeid}::{name}", problem=problem,
+                                             index=index, completion=completion)
 
     def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException]) -> str:  # type: ignore[override]
         if isinstance(excinfo.value, ProblemFileError):

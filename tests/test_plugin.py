@@ -71,7 +71,8 @@ def test_verdicts_and_summary(pytester: pytest.Pytester, toy_problems: Path, com
     assert suite["verdicts"] == {"passed": 4, "failed": 7, "timeout": 1, "crashed": 3, "oom": 0, "suspicious": 0, "error": 0}
     result.stdout.fnmatch_lines(
         [
-            "*Toy/0?3? - timeout: timed out*",  # the short summary, then pass@k last
+            "timeout: timed out",  # Toy/0[3]'s failure section; pass@k comes last
+            "*short test summary info*",
             "*= pass@k =*",
             "toy: 2 problems, n = 2-13 samples each: pass@1 = 57.69% [95% CI 15.4-100.0]  pass@2 = 64.74% [95% CI 29.5-100.0]",
             "    verdicts: 4 passed, 7 failed, 1 timeout, 3 crashed",
@@ -99,7 +100,7 @@ def test_out_of_memory_is_a_verdict(pytester: pytest.Pytester, toy_problems: Pat
     path = completions_file([("Toy/0", "    block = bytearray(2 << 30)\n    return a + b\n")])
     result = pytester.runpytest("problems", f"--passk-completions={path}", "--passk-memory=256MiB")
     result.assert_outcomes(failed=1, skipped=2)
-    result.stdout.fnmatch_lines(["*Toy/0?0? - oom: MemoryError*"])
+    result.stdout.fnmatch_lines(["oom: MemoryError: out of memory"])
 
 
 @pytest.mark.parametrize(
@@ -148,12 +149,24 @@ def test_node_ids_select_and_deselect(pytester: pytest.Pytester, toy_problems: P
 
 
 def test_last_failed_reruns_only_failures(pytester: pytest.Pytester, toy_problems: Path,
-                                          completions_file: Completions) -> None:
-    path = completions_file([("Toy/0", "    return a + b\n"), ("Toy/0", "    return 0\n")])
-    pytester.runpytest("problems", f"--passk-completions={path}").assert_outcomes(passed=1, failed=1, skipped=2)
-    rerun = pytester.runpytest("problems", f"--passk-completions={path}", "--lf")
-    rerun.assert_outcomes(failed=1)
-    assert "Toy/0[1]" in rerun.stdout.str() and "Toy/0[0]" not in rerun.stdout.str()
+                                          completions_file: Completions, mode: list[str]) -> None:
+    path = completions_file([("Toy/0", "    return a + b\n"), ("Toy/0", "    return 0\n"), ("Toy/1", "    return 0\n")])
+    single = ["problems", f"--passk-completions={path}", "-p", "no:xdist"]
+    run = ["problems", *mode, f"--passk-completions={path}"]
+    pytester.runpytest(*run).assert_outcomes(passed=1, failed=2, skipped=1)
+    rerun = pytester.runpytest(*run, "--lf", "-v")
+    rerun.assert_outcomes(failed=2)  # the known failures, nothing else: no "not in selected tests"
+    assert "Toy/0[0]" not in rerun.stdout.str() and "not in selected" not in rerun.stdout.str()
+    # Failures first: with one problem's samples together, Toy/0's failure leads the run.
+    first = pytester.runpytest(*single, "--ff", "-v")
+    first.assert_outcomes(passed=1, failed=2, skipped=1)
+    first.stdout.fnmatch_lines(["run-last-failure: rerun previous 2 failures first*"])
+    # Stepwise (one process: with xdist, workers stop at different places): stops at the
+    # first failure, then resumes from it.
+    pytester.runpytest(*single, "--sw").assert_outcomes(passed=1, failed=1)
+    resumed = pytester.runpytest(*single, "--sw")
+    resumed.assert_outcomes(failed=1)
+    resumed.stdout.fnmatch_lines(["stepwise: skipping 1 already passed items*"])
 
 
 def test_broken_problem_file_is_one_line(pytester: pytest.Pytester) -> None:
