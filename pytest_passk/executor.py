@@ -7,6 +7,7 @@ item that reports them, so that sample execution overlaps pytest's own work.
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -16,11 +17,26 @@ from pathlib import Path
 from typing import Hashable
 
 from . import forkserver
+from .isolation import describe
 from .journal import HARNESS_ERROR, verdict_key
 from .problems import Problem
 
 __all__ = ["Limits", "Outcome", "SampleRunner", "IsolationReport", "probe_isolation", "sandbox_environment"]
 
+
+
+def import_paths() -> tuple[str, ...]:
+    """Where this process imports from, as Python set it up (the virtual environment,
+    PYTHONPATH, .pth additions, the ini's pythonpath): samples import from there too,
+    wherever it lives. Not the directory pytest was started from or by (``python -m
+    pytest`` puts the working directory first, the ``pytest`` script its own): that is
+    how it was launched, not where anything is installed, and may be a home directory."""
+    launch = {os.getcwd(), os.path.dirname(os.path.abspath(sys.argv[0])) if sys.argv and sys.argv[0] else ""}
+    return tuple(path for path in sys.path if path and os.path.abspath(path) not in launch)
+
+
+# Taken when the plugin loads, before collection adds test directories to sys.path.
+IMPORT_PATHS = import_paths()
 # What a Python program needs from the environment; the rest (tokens, keys) stays out.
 ENVIRONMENT_KEPT = ("PATH", "LANG", "LC_ALL", "TZ")
 
@@ -209,10 +225,34 @@ class SampleRunner:
 
 def start_server(parallel: int, isolation: str, memory: int, env: dict[str, str],
                  without: tuple[str, ...] = ()) -> tuple[subprocess.Popen[bytes], IsolationReport]:
-    """Start a fork server and read what isolation it could set up (``without``: layers to leave out)."""
+    """Start a fork server and read what isolation it could set up (``without``: layers to leave out).
+
+    A layer that would hide a directory this process imports from is left out (``auto``)
+    or refused (``strict``), and named in the report: it would change verdicts silently."""
+    process, layers, hidden, entry_error = _spawn_server(parallel, isolation, memory, env, without)
+    if hidden and isolation != "strict":
+        culprits = tuple(sorted(set(hidden.values())))
+        with process:  # it ended after saying so; closes its pipes
+            pass
+        process, layers, hidden, entry_error = _spawn_server(parallel, isolation, memory, env, (*without, *culprits))
+        for layer in culprits:
+            layers[layer] = "would hide " + next(path for path, by in sorted(hidden.items()) if by == layer)
+    if hidden or entry_error:
+        with process:
+            pass
+        if entry_error:
+            raise OSError(f"a sample can't start in this sandbox ({entry_error}); "
+                          "--passk-isolation=basic leaves out the namespaces and cgroups")
+        path, layer = next(iter(sorted(hidden.items())))
+        raise OSError(f"--passk-isolation={isolation}: {layer} would hide {path} from samples")
+    return process, IsolationReport(isolation, layers, describe(isolation, layers))
+
+
+def _spawn_server(parallel: int, isolation: str, memory: int, env: dict[str, str], without: tuple[str, ...]
+                  ) -> tuple[subprocess.Popen[bytes], dict[str, str], dict[str, str], str]:
     process = subprocess.Popen(
         [sys.executable, "-s", str(Path(forkserver.__file__)), str(parallel), isolation, str(memory),
-         ",".join(without)],
+         ",".join(without), json.dumps(IMPORT_PATHS)],
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         stderr=subprocess.DEVNULL,
@@ -221,12 +261,12 @@ def start_server(parallel: int, isolation: str, memory: int, env: dict[str, str]
     )
     assert process.stdout is not None
     try:
-        _, layers, description = forkserver.read_frame(process.stdout)
+        _, layers, _, hidden, entry_error = forkserver.read_frame(process.stdout)
     except (EOFError, OSError, ValueError):
         process.kill()
         process.wait()
         raise OSError("the sample runner did not start") from None
-    return process, IsolationReport(isolation, layers, description)
+    return process, layers, hidden, entry_error
 
 
 def probe_isolation(isolation: str, memory: int) -> IsolationReport:

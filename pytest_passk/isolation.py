@@ -15,8 +15,13 @@ Layers, each detected at start and used where it works:
 * ``read-only-fs``: in a mount namespace of the fork server's, every mount is
   read-only except a fresh, size-capped ``/tmp`` (samples' working directories)
   and ``/dev/shm``; ``/run`` is hidden;
-* ``hidden-home``: ``/root`` and ``/home`` are empty there, but for the Python
-  installation and ``sys.path`` entries that live in them;
+* ``hidden-home``: ``/root`` and ``/home`` are empty there;
+
+  every directory the test process imports from (its ``sys.path``, the Python
+  installation) stays visible, read-only, wherever it lives (a virtual
+  environment under ``/tmp``, a checkout in a home directory): it is bound
+  back over whatever covers it, and :meth:`Confinement.hidden_paths` checks
+  from inside a sample that it is;
 * ``no-capabilities``: a sample drops every capability (and cannot regain them
   through ``execve``). It keeps its uid, so it reads the Python installation
   exactly as the test run does (here readable by root only): fidelity with the
@@ -40,6 +45,7 @@ import contextlib
 import ctypes
 import ctypes.util
 import errno
+import json
 import math
 import os
 import resource
@@ -48,11 +54,13 @@ import socket
 import sys
 from typing import Callable
 
-__all__ = ["LAYERS", "MODES", "Confinement", "IsolationError"]
+__all__ = ["LAYERS", "MODES", "Confinement", "IsolationError", "describe"]
 
 LAYERS = ("rlimits", "process-group", "parent-death", "pid-namespace", "net-namespace", "read-only-fs",
           "hidden-home", "no-capabilities", "pids-cgroup", "memory-cgroup", "cpu-cgroup")
 HOME_DIRECTORIES = ("/root", "/home")
+# Covered by fresh, empty file systems in the sandbox's mount namespace.
+SCRATCH_DIRECTORIES = ("/tmp", "/dev/shm", "/run")
 MODES = ("auto", "strict", "basic")
 BASIC_LAYERS = ("rlimits", "process-group")
 
@@ -70,6 +78,15 @@ SAMPLE_PROCESSES = 32  # per sample, in its pids cgroup (HumanEval samples fork 
 SAMPLE_TMP_SIZE = "512m"
 CPU_WEIGHT, DEMOTED_CPU_WEIGHT = 1024, 64  # cpu.shares of a slot, and of one whose sample runs long
 FILE_SIZE_LIMIT = 64 * 1024 * 1024
+
+
+def describe(mode: str, layers: dict[str, str]) -> str:
+    """``MODE: layers in force; not available: layer (why), ...``, for the report header."""
+    text = f"{mode}: " + ", ".join(layer for layer in LAYERS if layers.get(layer) == "")
+    missing = {layer: why for layer, why in layers.items() if why}
+    if missing:
+        text += "; not available: " + ", ".join(f"{layer} ({why})" for layer, why in missing.items())
+    return text
 
 
 class IsolationError(Exception):
@@ -104,6 +121,20 @@ def _unescape(field: str) -> str:
 
 def _inside(path: str, directory: str) -> bool:
     return path == directory or path.startswith(directory.rstrip("/") + "/")
+
+
+def _listable(path: str) -> bool:
+    try:
+        os.listdir(path) if os.path.isdir(path) else os.stat(path)
+        return True
+    except OSError:
+        return False
+
+
+def exit_description(status: int) -> str:
+    if os.WIFSIGNALED(status):
+        return f"killed by signal {signal.Signals(os.WTERMSIG(status)).name}"
+    return f"exit status {os.WEXITSTATUS(status)}"
 
 
 def read_mounts() -> list[tuple[str, str, set[str], str, str]]:
@@ -192,16 +223,26 @@ class Confinement:
     """Set up once in the fork server (:meth:`setup`), then around each fork
     (:meth:`before_fork`, :meth:`after_fork`) and in each sample (:meth:`enter`)."""
 
-    def __init__(self, mode: str, memory: int, slots: int, without: frozenset[str] = frozenset()) -> None:
+    def __init__(self, mode: str, memory: int, slots: int, without: frozenset[str] = frozenset(),
+                 import_paths: tuple[str, ...] = ()) -> None:
         if mode not in MODES:
             raise IsolationError(f"unknown isolation mode {mode!r}: choose one of {', '.join(MODES)}")
         self.mode, self.memory, self.slot_count = mode, memory, slots
+        # What samples must still see: where the test process imports from, and the Python installation.
+        self.import_paths = tuple(dict.fromkeys(
+            os.path.realpath(path) for path in (sys.base_prefix, sys.prefix, sys.exec_prefix, *import_paths)
+            if path and os.path.exists(path)))
+        # Decided before a user namespace maps this process to uid 0 in it: the kernel
+        # exempts only the real root from RLIMIT_NPROC, and only it may setns back.
+        self.real_root = os.geteuid() == 0
+        self.covered_import_paths: list[str] = []
         self.without = without  # layers left out on purpose (the isolation benchmark measures each)
         self.layers: dict[str, str] = {}  # layer -> "" in force, or why not
         self.cgroups: dict[str, CgroupSlots] = {}
         self.oom_kills: list[int] = [0] * slots
         self.libc = ctypes.CDLL(ctypes.util.find_library("c") or None, use_errno=True)
         self.own_pid_namespace = -1
+        self.pid_namespace_in_sample = False  # without real root: the sample makes it (see enter)
         # Bound before forking: a sample must not pay for ctypes lookups.
         self.prctl = self.libc.prctl
         self.capset = self.libc.capset
@@ -261,7 +302,7 @@ class Confinement:
 
     def _try_user_namespace(self) -> bool:
         """Root has what namespaces need; another user may get it in a user namespace."""
-        if os.geteuid() == 0:
+        if self.real_root:
             return True
         uid, gid = os.geteuid(), os.getegid()
         try:
@@ -275,36 +316,41 @@ class Confinement:
             return False
 
     def _mount_namespace(self) -> None:
-        mount = _libc_call(self.libc, "mount")
         _libc_call(self.libc, "unshare")(CLONE_NEWNS)
-        mount(None, b"/", None, MS_REC | MS_PRIVATE, None)
-        mount(b"tmpfs", b"/tmp", b"tmpfs", MS_NOSUID | MS_NODEV, f"size={SAMPLE_TMP_SIZE},mode=1777".encode())
-        for private in ("/dev/shm", "/run"):
-            if os.path.isdir(private):
-                mount(b"tmpfs", private.encode(), b"tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC, b"size=64m,mode=1777")
+        _libc_call(self.libc, "mount")(None, b"/", None, MS_REC | MS_PRIVATE, None)
+        tmp_options = f"size={SAMPLE_TMP_SIZE},mode=1777".encode()
+        self._cover({"/tmp": (MS_NOSUID | MS_NODEV, tmp_options),
+                     **{path: (MS_NOSUID | MS_NODEV | MS_NOEXEC, b"size=64m,mode=1777") for path in SCRATCH_DIRECTORIES[1:]}})
 
     def _hide_homes(self) -> None:
         """Empty home directories: what a sample could read there (keys, tokens, dotfiles)
-        could leave the sandbox in its error message. The Python installation and
-        whatever else is on ``sys.path`` stay where they are, when they live there."""
-        mount, umount2 = _libc_call(self.libc, "mount"), _libc_call(self.libc, "umount2")
-        homes = [home for home in HOME_DIRECTORIES if os.path.isdir(home)]
-        keep = sorted({os.path.realpath(path) for path in (sys.base_prefix, sys.prefix, sys.exec_prefix, *sys.path)
-                       if path and os.path.isdir(path) and any(_inside(os.path.realpath(path), home) for home in homes)})
-        keep = [path for path in keep if not any(path != other and _inside(path, other) for other in keep)]
-        staging = []
-        for index, path in enumerate(keep):  # reachable while the homes are still visible
-            stage = f"/tmp/.passk-keep-{index}"
-            os.mkdir(stage, 0o700)
-            mount(path.encode(), stage.encode(), None, MS_BIND | MS_REC, None)
-            staging.append(stage)
-        for home in homes:
-            mount(b"tmpfs", home.encode(), b"tmpfs", MS_NOSUID | MS_NODEV, b"size=1m,mode=755")
-        for path, stage in zip(keep, staging):
-            os.makedirs(path, exist_ok=True)
-            mount(stage.encode(), path.encode(), None, MS_BIND | MS_REC, None)
-            umount2(stage.encode(), MNT_DETACH)
-            os.rmdir(stage)
+        could leave the sandbox in its error message."""
+        self._cover({home: (MS_NOSUID | MS_NODEV, b"size=1m,mode=755") for home in HOME_DIRECTORIES})
+
+    def _cover(self, points: dict[str, tuple[int, bytes]]) -> None:
+        """Mount a fresh tmpfs on each existing directory of ``points``, then bind the import
+        paths that lived below one back to where they were, each through a descriptor
+        opened before the cover went on (``/proc/self/fd/N`` still reaches the old mount)."""
+        mount = _libc_call(self.libc, "mount")
+        points = {point: how for point, how in points.items() if os.path.isdir(point)}
+        # An import path that is itself covered can't be bound back without undoing the cover.
+        self.covered_import_paths += [path for path in self.import_paths if path in points]
+        below = [path for path in self.import_paths if any(_inside(path, point) and path != point for point in points)]
+        below = [path for path in below if not any(path != other and _inside(path, other) for other in below)]
+        kept = [(path, os.open(path, os.O_PATH)) for path in below]
+        try:
+            for point, (flags, options) in points.items():
+                mount(b"tmpfs", point.encode(), b"tmpfs", flags, options)
+            for path, fd in kept:
+                if os.path.isdir(f"/proc/self/fd/{fd}"):
+                    os.makedirs(path, exist_ok=True)
+                else:  # a zip archive on the path
+                    os.makedirs(os.path.dirname(path), exist_ok=True)
+                    os.close(os.open(path, os.O_CREAT | os.O_WRONLY, 0o644))
+                mount(f"/proc/self/fd/{fd}".encode(), path.encode(errors="surrogateescape"), None, MS_BIND | MS_REC, None)
+        finally:
+            for _, fd in kept:
+                os.close(fd)
 
     def _remount_read_only(self) -> None:
         mount = _libc_call(self.libc, "mount")
@@ -350,23 +396,62 @@ class Confinement:
             probe.close()
 
     def _pid_namespace(self) -> None:
-        self.own_pid_namespace = os.open("/proc/self/ns/pid", os.O_RDONLY)
         self.unshare = _libc_call(self.libc, "unshare")
         self.setns = _libc_call(self.libc, "setns")
-        self.before_fork()
-        self.after_fork()
+        if not self.real_root:
+            # In a user namespace the server may not setns back to its own PID namespace,
+            # so each sample makes its own: see enter(). Probe that once here.
+            self._probe_in_child(self._enter_pid_namespace)
+            self.pid_namespace_in_sample = True
+            return
+        own = os.open("/proc/self/ns/pid", os.O_RDONLY)
+        try:
+            self.unshare(CLONE_NEWPID)
+            self.setns(own, CLONE_NEWPID)
+        except OSError:
+            os.close(own)
+            raise
+        self.own_pid_namespace = own
+
+    def _enter_pid_namespace(self) -> None:
+        """In the sample: become process 1 of a new PID namespace. The process that was the
+        sample stays behind, waits for it, and ends as it ends, so the fork server sees the
+        same exit status, and everything the sample starts dies with process 1."""
+        self.unshare(CLONE_NEWPID)
+        child = os.fork()
+        if child == 0:
+            if self.in_force("parent-death"):
+                self.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+            if os.getpid() != 1:
+                raise OSError(errno.EPERM, "not process 1 of a new PID namespace")
+            return
+        while True:
+            try:
+                _, status = os.waitpid(child, 0)
+                break
+            except InterruptedError:
+                continue
+        if os.WIFSIGNALED(status):
+            signal.signal(os.WTERMSIG(status), signal.SIG_DFL)
+            os.kill(os.getpid(), os.WTERMSIG(status))
+        os._exit(os.WEXITSTATUS(status) if os.WIFEXITED(status) else 1)
 
     def _probe_drop_capabilities(self) -> None:
+        self._probe_in_child(self.drop_capabilities)
+
+    @staticmethod
+    def _probe_in_child(action: Callable[[], object]) -> None:
+        """Run ``action`` in a child (it may change the process for good); raise if it failed."""
         pid = os.fork()
         if pid == 0:
             try:
-                self.drop_capabilities()
+                action()
                 os._exit(0)
             except BaseException:
                 os._exit(1)
         _, status = os.waitpid(pid, 0)
         if status != 0:
-            raise OSError(errno.EPERM, "capset failed")
+            raise OSError(errno.EPERM, f"{getattr(action, '__name__', 'probe')} failed in a child")
 
     def before_fork(self) -> None:
         """The next child starts a PID namespace of its own."""
@@ -379,7 +464,7 @@ class Confinement:
             self.setns(self.own_pid_namespace, CLONE_NEWPID)
 
     def drop_capabilities(self) -> None:
-        if os.geteuid() == 0:
+        if os.geteuid() == 0:  # root here, in a user namespace too
             self.prctl(PR_SET_SECUREBITS, LOCKED_SECUREBITS, 0, 0, 0)
         if self.capset(ctypes.byref(self.cap_header), self.cap_data) != 0:
             raise OSError(ctypes.get_errno(), "capset")
@@ -391,6 +476,8 @@ class Confinement:
             os.write(cgroup.procs[slot], b"0")
         if self.in_force("parent-death"):
             self.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+        if self.pid_namespace_in_sample and self.in_force("pid-namespace"):
+            self._enter_pid_namespace()  # before RLIMIT_NPROC, which counts every process of the user
         if self.memory > 0:
             resource.setrlimit(resource.RLIMIT_AS, (self.memory, self.memory))
         cpu = math.ceil(timeout) + 1
@@ -399,7 +486,7 @@ class Confinement:
         resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
         if self.mode != "basic":
             resource.setrlimit(resource.RLIMIT_NOFILE, (256, 256))
-            if os.geteuid() != 0:
+            if not self.real_root:
                 resource.setrlimit(resource.RLIMIT_NPROC, (SAMPLE_PROCESSES, SAMPLE_PROCESSES))
         if self.in_force("no-capabilities"):
             self.drop_capabilities()
@@ -425,14 +512,40 @@ class Confinement:
                     return struck
         return False
 
+    def hidden_paths(self) -> tuple[dict[str, str], str]:
+        """Import paths a sample can't list, each with the layer that hides it, and why a
+        sample could not even enter the confinement ("" when it could): checked from a
+        child that enters it as a sample does."""
+        read_fd, write_fd = os.pipe()
+        pid = os.fork()
+        if pid == 0:
+            os.close(read_fd)
+            report: dict[str, object] = {"error": "", "unseen": []}
+            try:
+                self.enter(0, 1.0)
+                report["unseen"] = [path for path in self.import_paths
+                                    if path in self.covered_import_paths or not _listable(path)]
+            except BaseException as exc:
+                report["error"] = f"{type(exc).__name__}: {exc}"
+            os.write(write_fd, json.dumps(report).encode())
+            os._exit(0)
+        os.close(write_fd)
+        chunks = []
+        while chunk := os.read(read_fd, 65536):
+            chunks.append(chunk)
+        os.close(read_fd)
+        _, status = os.waitpid(pid, 0)
+        try:
+            report = json.loads(b"".join(chunks))
+        except ValueError:
+            return {}, f"the probing sample ended without a report ({exit_description(status)})"
+        hidden = {path: "hidden-home" if any(_inside(path, home) for home in HOME_DIRECTORIES) else "read-only-fs"
+                  for path in report["unseen"]}
+        return hidden, str(report["error"])
+
     def describe(self) -> str:
         """One line for the report header."""
-        used = [layer for layer in LAYERS if self.in_force(layer)]
-        missing = self.missing()
-        text = f"{self.mode}: " + ", ".join(used)
-        if missing:
-            text += "; not available: " + ", ".join(f"{layer} ({why})" for layer, why in missing.items())
-        return text
+        return describe(self.mode, self.layers)
 
     def close(self) -> None:
         for cgroup in self.cgroups.values():
