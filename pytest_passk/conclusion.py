@@ -124,8 +124,13 @@ def run_description(settings: Settings, results: Results) -> dict[str, Any]:
 
 
 def write_summary(terminalreporter: Any, results: Results) -> None:
-    if not results.summaries:
-        return
+    if results.summaries:
+        write_pass_at_k(terminalreporter, results)
+    for error in results.report_errors:
+        terminalreporter.write_line(error, red=True)
+
+
+def write_pass_at_k(terminalreporter: Any, results: Results) -> None:
     terminalreporter.write_sep("=", "pass@k")
     for line in format_summary(results.summaries, results.analysis.paper):
         terminalreporter.write_line(line)

@@ -208,5 +208,4 @@ def write_html(path: Path, document: dict[str, Any]) -> None:
             f'{"".join(_bleu(s) for s in document["suites"])}'
             f'<h2>Run</h2><table>{facts}</table>')
     page = f'<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>pytest-passk report</title><style>{STYLE}</style></head><body>{body}</body></html>\n'
-    path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(page, encoding="utf-8")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import codecs
+import os
 import re
 from pathlib import Path
 from typing import Any
@@ -15,7 +16,7 @@ from .generation import ModelOptions
 from .sampling import CODEX_STOP_SEQUENCES, SamplingParams
 from .state import Settings
 
-__all__ = ["add_options", "read_settings"]
+__all__ = ["add_options", "read_settings", "check_output_paths"]
 
 DEFAULT_KS = "1,10,100"
 MEMORY_UNITS = {"": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40}
@@ -121,6 +122,26 @@ def _setting(config: pytest.Config, name: str) -> Any:
     if value is None:
         value = config.getini(name) or None
     return value
+
+
+def check_output_path(option: str, path: Path) -> None:
+    """A report path that can't be written fails now, not after the whole run."""
+    if path.is_dir():
+        raise pytest.UsageError(f"{option} {path}: is a directory (give a file path)")
+    if not path.parent.is_dir():
+        raise pytest.UsageError(f"{option} {path}: folder {path.parent} does not exist")
+    if not os.access(path if path.exists() else path.parent, os.W_OK):
+        raise pytest.UsageError(f"{option} {path}: not writable")
+
+
+def check_output_paths(config: pytest.Config, settings: Settings) -> None:
+    """Every report path of the run, checked before anything runs (the controller's job)."""
+    junitxml = config.getoption("xmlpath", None)
+    for option, path in (("--passk-json", settings.json_report), ("--passk-html", settings.html_report),
+                         ("--passk-save-completions", settings.save_completions),
+                         ("--junitxml", Path(junitxml).expanduser().resolve() if junitxml else None)):
+        if path is not None:
+            check_output_path(option, path)
 
 
 def parse_memory(text: str) -> int:

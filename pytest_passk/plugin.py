@@ -21,7 +21,7 @@ from .conclusion import (
 from .executor import probe_isolation
 from .gates import Baseline, GateError
 from .journal import HARNESS_ERROR, VerdictJournal
-from .options import add_options, read_settings
+from .options import add_options, check_output_paths, read_settings
 from .problems import (
     Problem,
     ProblemFileError,
@@ -30,6 +30,7 @@ from .problems import (
     load_problem_file,
 )
 from .protocol import run_sample_protocol
+from .arguments import reconsider_rootdir
 from .report import problems_hash, report_document, write_json
 from .sampling import ModelLoadError
 from .state import (
@@ -53,10 +54,17 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     add_options(parser)
 
 
+@pytest.hookimpl(tryfirst=True)
+def pytest_load_initial_conftests(early_config: pytest.Config, parser: pytest.Parser, args: list[str]) -> None:
+    """``--passk-completions FILE`` must root the run where ``--passk-completions=FILE`` does."""
+    reconsider_rootdir(early_config, parser, args)
+
+
 def pytest_configure(config: pytest.Config) -> None:
     config.stash[SETTINGS_KEY] = read_settings(config)
     config.stash[RESULTS_KEY] = Results()
     if not is_worker(config):
+        check_output_paths(config, config.stash[SETTINGS_KEY])
         config.pluginmanager.register(VerdictCollector(config.stash[RESULTS_KEY]), "passk-verdicts")
         if config.stash[SETTINGS_KEY].gated:
             config.pluginmanager.register(GateExitStatus(config.stash[RESULTS_KEY]), "passk-gates")
@@ -75,6 +83,7 @@ def pytest_sessionstart(session: pytest.Session) -> None:
     config = session.config
     if is_worker(config):
         workerinput = config.workerinput  # type: ignore[attr-defined]
+        place_problem_files(config.rootpath, workerinput.get("passk_problem_files", {}))
         samples = workerinput["passk_samples"]
         config.stash[PLAN_KEY] = plan_from_bytes(samples["name"], samples["data"]) if samples else SamplePlan(reference=True)
         config.stash[KNOWN_VERDICTS_KEY] = {key: tuple(value) for key, value in workerinput["passk_known"].items()}
@@ -99,6 +108,27 @@ def pytest_sessionstart(session: pytest.Session) -> None:
         raise pytest.UsageError(str(exc)) from None
     config.stash[PLAN_KEY] = plan
     config.stash[SAMPLES_PATH_KEY] = str(settings.completions)
+
+
+def place_problem_files(rootpath: Path, files: dict[str, bytes]) -> None:
+    """On a worker on another host: write the problem files the controller sent where
+    collection finds them, at the same paths under the rootdir, so that node ids match."""
+    for relative, data in files.items():
+        target = rootpath / relative
+        if not target.exists():
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_bytes(data)
+
+
+def problem_files_for_remote(config: pytest.Config) -> dict[str, bytes]:
+    """The problem files this run reaches, by path under the rootdir, for workers on other hosts."""
+    files = {}
+    for path in discover_problem_files(config.args, config.rootpath):
+        try:
+            files[path.relative_to(config.rootpath).as_posix()] = path.read_bytes()
+        except ValueError:
+            continue  # outside the rootdir: its node ids could not match there anyway
+    return files
 
 
 def plan_from_bytes(name: str, data: bytes) -> SamplePlan:
@@ -161,7 +191,6 @@ def generate_samples(config: pytest.Config, settings: Settings) -> None:
     config.stash[PLAN_KEY] = read_completions(report.samples_file)
     config.stash[SAMPLES_PATH_KEY] = str(report.samples_file)
     if settings.save_completions is not None:
-        settings.save_completions.parent.mkdir(parents=True, exist_ok=True)
         settings.save_completions.write_bytes(report.samples_file.read_bytes())
 
 
@@ -278,12 +307,17 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
         return
     run = run_description(settings, results) | {"problems_sha256": problems_hash(problems)}
     document = report_document(results.summaries, results.records, run, results.analysis, plan.extras, completions)
-    if settings.json_report is not None:
-        write_json(settings.json_report, document)
-    if settings.html_report is not None:
-        from .html_report import write_html
+    from .html_report import write_html
 
-        write_html(settings.html_report, document)
+    for kind, path, write in (("JSON", settings.json_report, write_json), ("HTML", settings.html_report, write_html)):
+        if path is None:
+            continue
+        try:
+            write(path, document)
+        except OSError as exc:  # checked at the start, so rare: a full disk, a folder removed meanwhile
+            results.report_errors.append(f"passk: could not write the {kind} report {path}: {exc.strerror or exc}")
+    if results.report_errors:
+        session.exitstatus = pytest.ExitCode.INTERNAL_ERROR
 
 
 def pytest_report_header(config: pytest.Config) -> list[str] | None:
@@ -326,6 +360,9 @@ class XdistHooks:
             {"name": Path(samples_path).name, "data": Path(samples_path).read_bytes()} if samples_path else {}
         )
         node.workerinput["passk_known"] = {key: list(value) for key, value in config.stash.get(KNOWN_VERDICTS_KEY, {}).items()}
+        spec = node.gateway.spec
+        if not spec.popen or spec.chdir:  # another host, or another directory: the problems travel too (no rsync)
+            node.workerinput["passk_problem_files"] = problem_files_for_remote(config)
         dist = config.getoption("dist")
         node.workerinput["passk_grouped"] = dist in ("load", "loadscope", "loadfile", "each")
         node.workerinput["passk_dealt"] = dist == "load"  # ProblemScheduling, below

@@ -70,5 +70,4 @@ def report_document(summaries: list[SuiteSummary], records: list[SampleRecord], 
 
 
 def write_json(path: Path, document: dict[str, Any]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(document, indent=1) + "\n", encoding="utf-8")

@@ -68,6 +68,7 @@ class Results:
     baseline: Baseline | None = None
     analysis: Analysis = field(default_factory=Analysis)
     harness_errors: int = 0  # errors of the harness (not of samples): collection, dead workers, runner failures
+    report_errors: list[str] = field(default_factory=list)  # reports that could not be written, one line each
 
 
 SETTINGS_KEY = pytest.StashKey[Settings]()

@@ -1,6 +1,6 @@
 """Execution workers on other hosts through xdist's own transport: here two execnet
 socket servers on loopback, each in a directory of its own (its "host"), reached
-with --tx socket=... and the problems sent along with --rsyncdir."""
+with --tx socket=...; the problems and samples travel with the workers' input, no rsync."""
 
 from __future__ import annotations
 
@@ -59,10 +59,12 @@ def test_socket_workers_give_the_same_verdicts_as_local_ones(pytester: pytest.Py
               "    class Yes:\n        def __eq__(self, other):\n            return True\n    return Yes()\n"]
     path = completions_file([("Toy/0", b) for b in bodies] + [("Toy/1", "    return 2 * x\n"), ("Toy/1", "    return x\n")])
     reports = {}
+    pytester.makeini("[pytest]\ntestpaths = problems\n")
     for label, transport in (("local", ["-n", "2"]),
-                             ("remote", [f"--tx={spec}" for spec in socket_hosts] + ["--dist=load", "--rsyncdir=problems"])):
+                             ("remote", ["--dist", "load", *(arg for spec in socket_hosts for arg in ("--tx", spec))])):
         reports[label] = pytester.path / f"{label}.json"
-        result = pytester.runpytest(str(pytester.path / "problems"), *transport, "-p", "no:randomly", f"--passk-completions={path}",
+        # As the README gives it: no path arguments, no rsync; the samples file in the space form.
+        result = pytester.runpytest(*transport, "-p", "no:randomly", "--passk-completions", str(path),
                                     "--passk-timeout=1", "--passk-k=1,2", f"--passk-json={reports[label]}")
         result.assert_outcomes(passed=2, failed=5, skipped=1)
         if label == "remote":
@@ -76,6 +78,6 @@ def test_socket_workers_give_the_same_verdicts_as_local_ones(pytester: pytest.Py
                                    ("Toy/0", 3, "crashed"), ("Toy/0", 4, "suspicious")]
     assert remote["suites"][0]["pass_at_k"] == local["suites"][0]["pass_at_k"]
     assert remote["suites"][0]["verdicts"] == local["suites"][0]["verdicts"]
-    # The workers ran in their hosts' directories, with the problems rsynced there.
+    # The workers ran in their hosts' directories, with the problem files they were sent placed there.
     for host in socket_hosts_homes:
-        assert (host / "pyexecnetcache" / "problems" / "toy.jsonl").exists()
+        assert [p.relative_to(host).as_posix() for p in host.rglob("*.jsonl")] == ["pyexecnetcache/problems/toy.jsonl"]

@@ -83,7 +83,7 @@ def render(page: Path, *args: str) -> subprocess.CompletedProcess[str]:
 
 def test_html_report_renders_in_chromium(pytester: pytest.Pytester, toy_problems: Path) -> None:
     path = scored_samples(pytester.path / "samples.jsonl")
-    page = pytester.path / "report" / "index.html"
+    page = pytester.mkdir("report") / "index.html"
     pytester.runpytest("problems", f"--passk-completions={path}", "--passk-k=1,2", f"--passk-html={page}",
                        "--passk-min=pass@1=0.4")
     html = page.read_text()
