@@ -29,11 +29,17 @@ import pytest
 __all__ = ["join_option_values", "value_options", "reconsider_rootdir"]
 
 
+FLAG_ACTIONS = ("store_true", "store_false", "store_const", "count", "help", "version")
+
+
 def value_options(parser: pytest.Parser) -> frozenset[str]:
     """This plugin's options that take a value."""
-    return frozenset(name for argument in parser.getgroup("passk").options
-                     if argument.attrs().get("action", "store") in ("store", "append")
-                     for name in argument.names() if name.startswith("--"))
+    names = set()
+    for argument in parser.getgroup("passk").options:
+        attributes = argument.attrs()  # the keywords given (pytest 8), or argparse's action (pytest 9)
+        if attributes.get("nargs") != 0 and attributes.get("action") not in FLAG_ACTIONS:
+            names.update(name for name in argument.names() if name.startswith("--"))
+    return frozenset(names)
 
 
 def join_option_values(args: Sequence[str], options: Collection[str]) -> list[str]:
