@@ -116,6 +116,7 @@ def run_description(settings: Settings, results: Results) -> dict[str, Any]:
         run["sampling"] = dataclasses.asdict(settings.sampling)
         run["generation"] = {
             "generated": generation.generated,
+            "weights_loaded": generation.weights_loaded,
             "cached": generation.cached,
             "tokens": generation.tokens,
             "seconds": round(generation.seconds, 3),

@@ -43,6 +43,7 @@ class GenerationReport:
     tokens: int
     seconds: float
     model_identity: dict[str, Any]
+    weights_loaded: bool = False  # a fully cached run never loads them
 
 
 def make_sampler(options: ModelOptions) -> Any:
@@ -95,7 +96,7 @@ def sample_problems(
         have = len(cache.load(key))
         cached += min(have, wanted)
         if have < wanted:
-            jobs.append(Job(key, problem.prompt, wanted - have))
+            jobs.append(Job(key, problem.prompt, wanted - have, problem.task_id))
     total = sum(job.count for job in jobs)
     started = time.perf_counter()
     with tqdm(total=total, unit="sample", desc=f"sampling {options.model}", disable=quiet or total == 0,
@@ -124,4 +125,5 @@ def sample_problems(
     samples_file = cache_dir / "runs" / f"{cache_key(text)}.jsonl"
     samples_file.parent.mkdir(parents=True, exist_ok=True)
     samples_file.write_text(text, encoding="utf-8")
-    return GenerationReport(samples_file, total, cached, sampler.generated_tokens, seconds, identity)
+    return GenerationReport(samples_file, total, cached, sampler.generated_tokens, seconds, identity,
+                            weights_loaded=getattr(sampler, "weights_loaded", False))

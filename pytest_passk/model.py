@@ -13,9 +13,18 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from transformers import AutoModelForCausalLM, AutoTokenizer, StoppingCriteria, StoppingCriteriaList
+from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer, StoppingCriteria, StoppingCriteriaList
 
-from .sampling import CHAT_INSTRUCTION, GeneratedSample, Job, ModelLoadError, SamplingParams, extract_code, truncate_at_stop
+from .sampling import (
+    CHAT_INSTRUCTION,
+    GeneratedSample,
+    Job,
+    ModelLoadError,
+    PromptTooLong,
+    SamplingParams,
+    extract_code,
+    truncate_at_stop,
+)
 
 __all__ = ["ModelLoadError", "TransformersSampler", "Job"]
 
@@ -83,6 +92,11 @@ class _Criterion(StoppingCriteria):
         return self.monitor.criterion(input_ids, scores, **kwargs)  # type: ignore[return-value]
 
 
+def load_error(model: str, exc: BaseException) -> ModelLoadError:
+    first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    return ModelLoadError(f"--model {model}: cannot load model or tokenizer: {first_line}")
+
+
 def out_of_memory(exc: BaseException) -> bool:
     """The device's memory ran out: CUDA's own error, or the CPU allocator's."""
     return isinstance(exc, torch.cuda.OutOfMemoryError) or "can't allocate memory" in str(exc)
@@ -107,40 +121,67 @@ def resolve_dtype(dtype: str, device: str) -> torch.dtype:
 
 
 class TransformersSampler:
-    """Loads ``model`` with ``from_pretrained`` and samples completions in batches."""
+    """Samples completions in batches from ``model``, whose weights ``from_pretrained`` loads
+    at the first sample to draw: a run whose samples are all cached never loads them."""
 
     def __init__(self, model: str, *, revision: str | None = None, dtype: str = "auto", device: str = "auto",
                  trust_remote_code: bool = False, batch_size: int | None = None) -> None:
         self.name = model
         self.revision = revision
+        self.trust_remote_code = trust_remote_code
         self.device = resolve_device(device)
         self.dtype = resolve_dtype(dtype, self.device)
         local = Path(model).expanduser()
         self.local_path = local.resolve() if local.exists() else None
         if model.startswith((".", "/", "~")) and self.local_path is None:
             raise ModelLoadError(f"--model {model}: no such directory")
-        source = str(self.local_path) if self.local_path else model
-        multi_gpu = device == "auto" and self.device == "cuda" and torch.cuda.device_count() > 1
+        if self.local_path is not None and not any(p.name.endswith(WEIGHT_SUFFIXES) for p in self.local_path.rglob("*")):
+            # Checked now: the weights load only at the first sample to draw.
+            raise ModelLoadError(f"--model {model}: cannot load model or tokenizer: no weights "
+                                 f"({', '.join('*' + suffix for suffix in WEIGHT_SUFFIXES[:2])}) in {self.local_path}")
+        self.source = str(self.local_path) if self.local_path else model
+        self.multi_gpu = device == "auto" and self.device == "cuda" and torch.cuda.device_count() > 1
         try:
-            self.tokenizer = AutoTokenizer.from_pretrained(source, revision=revision, trust_remote_code=trust_remote_code)
-            self.model = AutoModelForCausalLM.from_pretrained(
-                source,
-                revision=revision,
-                dtype=self.dtype,
-                trust_remote_code=trust_remote_code,
-                **({"device_map": "auto"} if multi_gpu else {}),
-            )
+            self.tokenizer = AutoTokenizer.from_pretrained(self.source, revision=revision, trust_remote_code=trust_remote_code)
+            self.config = AutoConfig.from_pretrained(self.source, revision=revision, trust_remote_code=trust_remote_code)
         except (OSError, ValueError, KeyError, ImportError) as exc:
-            first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-            raise ModelLoadError(f"--model {model}: cannot load model or tokenizer: {first_line}") from None
-        if not multi_gpu:
-            self.model.to(self.device)  # type: ignore[arg-type]
-        self.model.eval()  # type: ignore[no-untyped-call]
+            raise load_error(model, exc) from None
         self.tokenizer.padding_side = "left"  # decoder-only: pad on the left so every prompt ends where generation starts
         if self.tokenizer.pad_token_id is None:
             self.tokenizer.pad_token = self.tokenizer.eos_token
         self.batch_size = batch_size or (256 if self.device.startswith("cuda") else 64)
         self.generated_tokens = 0
+        self.weights_loaded = False
+        self._model: Any = None
+
+    @property
+    def model(self) -> Any:
+        """The model, its weights loaded on first use."""
+        if self._model is None:
+            try:
+                self._model = AutoModelForCausalLM.from_pretrained(
+                    self.source,
+                    revision=self.revision,
+                    dtype=self.dtype,
+                    trust_remote_code=self.trust_remote_code,
+                    **({"device_map": "auto"} if self.multi_gpu else {}),
+                )
+            except (OSError, ValueError, KeyError, ImportError) as exc:
+                raise load_error(self.name, exc) from None
+            if not self.multi_gpu:
+                self._model.to(self.device)
+            self._model.eval()
+            self.weights_loaded = True
+        return self._model
+
+    @property
+    def context_length(self) -> int | None:
+        """Tokens the model attends to, prompt and completion together, where its config says."""
+        for name in ("max_position_embeddings", "n_positions", "max_sequence_length", "seq_length"):
+            value = getattr(self.config, name, None)
+            if isinstance(value, int) and value > 0:
+                return value
+        return None
 
     def identity(self) -> dict[str, Any]:
         """What identifies the weights and tokenizer, for the sample cache."""
@@ -148,7 +189,7 @@ class TransformersSampler:
             weights = _digest_files(self.local_path, lambda p: p.name.endswith(WEIGHT_SUFFIXES) or p.name == "config.json")
             tokenizer = _digest_files(self.local_path, lambda p: p.name in TOKENIZER_FILES)
             return {"model": f"local:{weights}", "tokenizer": tokenizer, "dtype": str(self.dtype)}
-        commit = getattr(self.model.config, "_commit_hash", None)
+        commit = getattr(self.config, "_commit_hash", None)
         return {"model": self.name, "revision": self.revision or commit or "main", "dtype": str(self.dtype)}
 
     def prompt_text(self, prompt: str, params: SamplingParams) -> str:
@@ -160,12 +201,23 @@ class TransformersSampler:
         except ValueError as exc:
             raise ModelLoadError(f"--passk-chat: {self.name}: the tokenizer has no usable chat template ({exc})") from None
 
+    def check_context(self, jobs: Sequence[Job], lengths: dict[str, int], max_new_tokens: int) -> None:
+        """Every prompt with its new tokens fits the model's context, before anything is generated."""
+        context = self.context_length
+        if context is None:
+            return
+        for job in jobs:
+            if lengths[job.key] + max_new_tokens > context:
+                raise PromptTooLong(f"passk: {job.name or 'a prompt'} does not fit {self.name}'s context: "
+                                    f"{lengths[job.key]} prompt tokens + {max_new_tokens} new tokens "
+                                    f"(--passk-max-new-tokens) > {context}")
+
     def _chunks(self, jobs: Sequence[Job]) -> list[Job]:
         """Split jobs so that no job has more samples than a batch holds."""
         pieces = []
         for job in jobs:
             for start in range(0, job.count, self.batch_size):
-                pieces.append(Job(job.key, job.prompt, min(self.batch_size, job.count - start)))
+                pieces.append(Job(job.key, job.prompt, min(self.batch_size, job.count - start), job.name))
         return pieces
 
     def sample(self, jobs: Sequence[Job], params: SamplingParams,
@@ -179,6 +231,7 @@ class TransformersSampler:
         instead of computing the same prompt once per sample."""
         texts = {job.key: self.prompt_text(job.prompt, params) for job in jobs}
         lengths = {key: len(self.tokenizer(text)["input_ids"]) for key, text in texts.items()}
+        self.check_context(jobs, lengths, params.max_new_tokens)
 
         def order(job: Job) -> tuple[int, int, str]:
             return (-job.count, lengths[job.key], job.key)

@@ -335,6 +335,7 @@ def pytest_report_header(config: pytest.Config) -> list[str] | None:
         lines.append(
             f"passk: {generation.generated} samples generated, {generation.cached} from the cache"
             + (f", {generation.tokens} tokens in {generation.seconds:.1f} s ({rate:.0f} tok/s)" if generation.generated else "")
+            + ("" if generation.weights_loaded or settings_served(config) else "; the model's weights were not loaded")
         )
     return lines or None
 
@@ -347,6 +348,11 @@ def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> Any
     if not is_worker(config):
         write_summary(terminalreporter, config.stash[RESULTS_KEY])
     return result
+
+
+def settings_served(config: pytest.Config) -> bool:
+    model = config.stash[SETTINGS_KEY].model
+    return model is not None and model.served
 
 
 class XdistHooks:

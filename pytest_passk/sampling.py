@@ -6,7 +6,7 @@ import re
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-__all__ = ["CODEX_STOP_SEQUENCES", "CHAT_INSTRUCTION", "Job", "ModelLoadError", "SamplingParams", "GeneratedSample", "truncate_at_stop", "extract_code"]
+__all__ = ["CODEX_STOP_SEQUENCES", "CHAT_INSTRUCTION", "Job", "ModelLoadError", "PromptTooLong", "SamplingParams", "GeneratedSample", "truncate_at_stop", "extract_code"]
 
 # The stop sequences the Codex paper used for HumanEval (section 2.3).
 CODEX_STOP_SEQUENCES = ("\nclass", "\ndef", "\n#", "\nif", "\nprint")
@@ -44,6 +44,10 @@ class ModelLoadError(Exception):
     """The model or tokenizer can't be loaded, or the server can't be used; the message is one line."""
 
 
+class PromptTooLong(ModelLoadError):
+    """A prompt and its new tokens do not fit the model's context; the message is one line."""
+
+
 @dataclass(frozen=True)
 class Job:
     """One prompt to sample ``count`` more completions for."""
@@ -51,6 +55,7 @@ class Job:
     key: str
     prompt: str
     count: int
+    name: str = ""  # the problem's task id, for messages
 
 
 @dataclass

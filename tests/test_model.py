@@ -52,23 +52,28 @@ def test_trained_model_reaches_pass_at_1(pytester: pytest.Pytester, trained_mode
 
 def test_samples_seed_cache_and_save(pytester: pytest.Pytester, random_model: Path) -> None:
     write_problems(pytester)
-    cache = f"--passk-cache-dir={pytester.path / 'cache'}"
+    out = pytester.mkdir("out")  # what the runs write, out of collection's way
+    pytester.makeini("[pytest]\nnorecursedirs = out\n")
+    cache = f"--passk-cache-dir={out / 'cache'}"
     common = ["--model", str(random_model), "--samples", "3", "--passk-max-new-tokens=12", "--passk-seed=7", cache]
-    first = pytester.runpytest(*common, "-n", "2", "--passk-save-completions=first.jsonl")
+    first = pytester.runpytest(*common, "-n", "2", f"--passk-save-completions={out / 'first.jsonl'}", f"--passk-json={out / 'first.json'}")
     outcomes = first.parseoutcomes()
     assert outcomes.get("passed", 0) + outcomes.get("failed", 0) == 9  # random code: whatever its verdicts, 3 x 3 samples
     first.stdout.fnmatch_lines(["passk: 9 samples generated, 0 from the cache*"])
-    samples = saved(pytester.path / "first.jsonl")
+    samples = saved(out / "first.jsonl")
     assert [s["task_id"] for s in samples] == ["add"] * 3 + ["longer_name"] * 3 + ["neg"] * 3
     assert len({s["completion"] for s in samples if s["task_id"] == "add"}) > 1  # sampled, not greedy
-    cached = pytester.runpytest(*common, "--passk-save-completions=second.jsonl")
-    cached.stdout.fnmatch_lines(["passk: 0 samples generated, 9 from the cache"])
-    assert saved(pytester.path / "second.jsonl") == samples
+    assert read_report(out / "first.json")["run"]["generation"]["weights_loaded"] is True  # type: ignore[index]
+    cached = pytester.runpytest(*common, f"--passk-save-completions={out / 'second.jsonl'}", f"--passk-json={out / 'second.json'}")
+    # Everything cached: from_pretrained never loads the weights.
+    cached.stdout.fnmatch_lines(["passk: 0 samples generated, 9 from the cache; the model's weights were not loaded"])
+    assert read_report(out / "second.json")["run"]["generation"]["weights_loaded"] is False  # type: ignore[index]
+    assert saved(out / "second.jsonl") == samples
     # Same seed, no cache: the same samples again.
-    pytester.runpytest(*common, "--passk-regenerate", "--passk-save-completions=third.jsonl").stdout.fnmatch_lines(
+    pytester.runpytest(*common, "--passk-regenerate", f"--passk-save-completions={out / 'third.jsonl'}").stdout.fnmatch_lines(
         ["passk: 9 samples generated*"]
     )
-    assert [s["completion"] for s in saved(pytester.path / "third.jsonl")] == [s["completion"] for s in samples]
+    assert [s["completion"] for s in saved(out / "third.jsonl")] == [s["completion"] for s in samples]
     # Asking for more samples draws only the missing ones.
     more = pytester.runpytest(*common[:3], "5", *common[4:])
     more.stdout.fnmatch_lines(["passk: 6 samples generated, 9 from the cache*"])
@@ -171,3 +176,18 @@ def test_out_of_memory_halves_the_batch(random_model: Path, monkeypatch: pytest.
                    lambda batch: kept.extend(batch))
     assert sampler.batch_size == 2 and len(kept) == 4
     assert sizes[:3] == [4, 4, 2]  # 8 per batch holds 4 samples (refused), 4 (refused), then 2 at a time
+
+
+@pytest.mark.parametrize("mode", [["-n", "2"], ["-p", "no:xdist"]], ids=["xdist", "no-xdist"])
+def test_prompt_longer_than_the_context_fails_at_start(pytester: pytest.Pytester, random_model: Path,
+                                                       mode: list[str]) -> None:
+    pytester.makefile(".py", problem_add=PROBLEM_FILE)
+    cache = pytester.path / "cache"
+    result = pytester.runpytest("problem_add.py", *mode, "--model", str(random_model), "--passk-max-new-tokens=250",
+                                f"--passk-cache-dir={cache}")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    prompt_tokens = len(transformers.AutoTokenizer.from_pretrained(random_model)(ADD_PROMPT)["input_ids"])
+    result.stderr.fnmatch_lines([f"ERROR: passk: add does not fit *'s context: {prompt_tokens} prompt tokens + 250 new tokens "
+                                 "(--passk-max-new-tokens) > 256"])
+    assert "Traceback" not in result.stdout.str() + result.stderr.str()
+    assert not list(cache.rglob("*.json"))  # nothing generated
