@@ -34,8 +34,10 @@ FLAG_ACTIONS = ("store_true", "store_false", "store_const", "count", "help", "ve
 
 def value_options(parser: pytest.Parser) -> frozenset[str]:
     """This plugin's options that take a value."""
+    from .options import OPTION_GROUPS
+
     names = set()
-    for argument in parser.getgroup("passk").options:
+    for argument in (argument for group in OPTION_GROUPS for argument in parser.getgroup(group).options):
         attributes = argument.attrs()  # the keywords given (pytest 8), or argparse's action (pytest 9)
         if attributes.get("nargs") != 0 and attributes.get("action") not in FLAG_ACTIONS:
             names.update(name for name in argument.names() if name.startswith("--"))

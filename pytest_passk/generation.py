@@ -46,6 +46,16 @@ class GenerationReport:
     weights_loaded: bool = False  # a fully cached run never loads them
 
 
+def silence_progress_bars() -> None:
+    """Under ``-q``, transformers' and the hub's own bars ("Loading weights") stay quiet too.
+    Their switches are process-wide: this runs on the controller, which is quiet throughout."""
+    from huggingface_hub.utils import disable_progress_bars
+    from transformers.utils import logging as transformers_logging
+
+    transformers_logging.disable_progress_bar()
+    disable_progress_bars()
+
+
 def make_sampler(options: ModelOptions) -> Any:
     """The backend for ``options.model``: a server (``openai:NAME``) or transformers in this process."""
     if options.served:
@@ -80,6 +90,8 @@ def sample_problems(
     in the completions format with log-probabilities, to a file under ``cache_dir``."""
     from tqdm import tqdm
 
+    if quiet and not options.served:
+        silence_progress_bars()
     sampler = make_sampler(options)
     identity = sampler.identity()
     cache = SampleCache(cache_dir / "samples")

@@ -16,104 +16,121 @@ from .generation import ModelOptions
 from .sampling import CODEX_STOP_SEQUENCES, SamplingParams
 from .state import Settings
 
-__all__ = ["add_options", "read_settings", "check_output_paths"]
+__all__ = ["OPTION_GROUPS", "add_options", "read_settings", "check_output_paths"]
 
 DEFAULT_KS = "1,10,100"
 MEMORY_UNITS = {"": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40}
 
 
+# The option groups of ``pytest --help``, in the order of the pipeline.
+OPTION_GROUPS = {
+    "passk-problems": "pass@k: problems and completions",
+    "passk-model": "pass@k: model sampling (--model)",
+    "passk-served": "pass@k: served models (--model openai:NAME)",
+    "passk-execution": "pass@k: execution and sandbox",
+    "passk-reports": "pass@k: reports",
+    "passk-gates": "pass@k: gates",
+}
+
+
 def add_options(parser: pytest.Parser) -> None:
-    """The one option group, and the ini twins of what a team would pin."""
-    group = parser.getgroup("passk", "functional-correctness evaluation (pass@k)")
+    """The option groups, and the ini twins of what a team would pin (the CLI wins)."""
+    groups = {name: parser.getgroup(name, description) for name, description in OPTION_GROUPS.items()}
 
-    def option(name: str, ini_type: str | None = "string", **kwargs: Any) -> None:
-        """A ``--passk-*`` option and, where a team would pin it, its ini twin (the CLI wins)."""
-        group.addoption(name, dest=name.lstrip("-").replace("-", "_"), **kwargs)
+    def option(group: str, name: str, ini_type: str | None = "string", **kwargs: Any) -> None:
+        dest = name.lstrip("-").replace("-", "_")
+        groups[group].addoption(name, dest=dest, **kwargs)
         if ini_type is not None:
-            ini = name.lstrip("-").replace("-", "_")
-            parser.addini(ini, help=kwargs["help"].split(". Default")[0], type=ini_type)  # type: ignore[arg-type]
+            parser.addini(dest, help=kwargs["help"].split(". Default")[0], type=ini_type)  # type: ignore[arg-type]
 
-    option(
-        "--passk-completions",
-        metavar="FILE",
-        help="JSONL of {task_id, completion} samples to evaluate (OpenAI's samples format). "
-        "Default: each problem's reference solution",
-    )
-    option("--passk-timeout", metavar="SECONDS", help="Wall-clock limit per sample. Default: 3.0")
-    option("--passk-memory", metavar="SIZE", help="Address-space limit per sample, e.g. 4GiB, 512M. Default: 4GiB")
-    option("--passk-k", metavar="K,K,...", help=f"The k of pass@k to report. Default: {DEFAULT_KS}")
-    option("--passk-no-dedup", ini_type="bool", action="store_true", default=None,
-           help="Execute every sample, also byte-identical completions of the same problem "
-           "(by default those run once and share the verdict)")
-    option("--passk-json", metavar="PATH", ini_type=None, help="Write the summary and every sample's verdict as JSON")
-    option("--passk-isolation", metavar="MODE",
-           help="How samples are confined: auto (every layer that works here), strict (refuse to run unless all "
-           "work), basic (resource limits and a process group only, as OpenAI's evaluator). Default: auto")
-    option("--passk-resume", ini_type=None, action="store_true", default=False,
-           help="Reuse the verdicts an interrupted run with the same inputs recorded; execute only the rest")
-    option("--passk-suspicious-passes", ini_type="bool", action="store_true", default=None,
-           help="Count samples whose results are their own classes overriding comparison as passed, "
-           "as OpenAI's evaluator does (by default they get the verdict suspicious)")
-    add_gate_options(group, option)
-    add_model_options(group, option)
-    option(
-        "--passk-env",
-        metavar="NAME",
-        ini_type=None,
-        action="append",
-        default=[],
-        help="Pass this environment variable through to samples (repeatable); they get PATH, LANG, LC_ALL, TZ only",
-    )
+    def flag(group: str, name: str, help: str, ini_type: str | None = "bool") -> None:
+        option(group, name, ini_type=ini_type, action="store_true", default=None if ini_type else False,
+               help=help + ". Default: off")
 
+    option("passk-problems", "--passk-completions", metavar="FILE",
+           help="JSONL of {task_id, completion} samples to evaluate (OpenAI's samples format). "
+           "Default: each problem's reference solution")
 
-def add_gate_options(group: Any, option: Any) -> None:
-    option("--passk-min", metavar="[SUITE:]pass@K=VALUE", ini_type="linelist", action="append", default=None,
-           help="Gate: fail the run (exit status 8) when the measured value is below, e.g. pass@1=0.30 (repeatable)")
-    option("--passk-baseline", metavar="REPORT.json",
-           help="Compare with the JSON report of an earlier run: per pass@k, and the problems that got worse or better")
-    option("--passk-max-drop", metavar="[SUITE:]pass@K=POINTS", ini_type="linelist", action="append", default=None,
-           help="Gate: fail when pass@K fell by more than this against --passk-baseline, e.g. pass@1=0.02 (repeatable)")
-    option("--passk-require-significant", ini_type="bool", action="store_true", default=None,
-           help="Only a drop that a paired permutation test over problems finds significant (p < 0.05) fails the gate")
-    option("--passk-ci", metavar="LEVEL",
-           help="Confidence level of the bootstrap intervals over problems, or off. Default: 0.95")
-    option("--passk-html", metavar="PATH", ini_type=None, help="Write a self-contained HTML report")
-    option("--passk-no-bleu", ini_type="bool", action="store_true", default=None,
-           help="Leave BLEU out of the reports (it costs about 0.4 ms a sample, on the controller)")
-
-
-def add_model_options(group: Any, option: Any) -> None:
-    group.addoption("--model", dest="passk_model", metavar="ID_OR_PATH",
-                    help="Sample completions from this transformers model (hub id or local directory), "
-                    "or from openai:NAME served at --passk-base-url")
-    group.addoption("--samples", dest="passk_samples", metavar="N", type=int, default=None,
-                    help="Samples per problem with --model. Default: 1")
-    option("--passk-revision", ini_type=None, metavar="REV", help="Model revision (branch, tag or commit)")
-    option("--passk-dtype", metavar="DTYPE", help="auto (bf16 on a GPU that has it, else fp32), float32, bfloat16, float16. Default: auto")
-    option("--passk-device", metavar="DEVICE", help="auto (cuda if available, across all GPUs), cpu, cuda, cuda:1. Default: auto")
-    option("--passk-trust-remote-code", ini_type="bool", action="store_true", default=None,
-           help="Allow the model's own code from its repository to run")
-    option("--passk-temperature", metavar="T", help="Sampling temperature; 0 is greedy. Default: 0.8 with --samples > 1, else greedy")
-    option("--passk-top-p", metavar="P", help="Nucleus sampling. Default: 0.95")
-    option("--passk-max-new-tokens", metavar="N", help="Default: 512")
-    option("--passk-seed", metavar="SEED", help="Seed for sampling: the same command gives the same samples. Default: 0")
-    option("--passk-stop", metavar="TEXT", ini_type="linelist", action="append", default=None,
+    groups["passk-model"].addoption(
+        "--model", dest="passk_model", metavar="ID_OR_PATH",
+        help="Sample completions from this transformers model (hub id or local directory), "
+        "or from openai:NAME served at --passk-base-url. Default: none")
+    groups["passk-model"].addoption("--samples", dest="passk_samples", metavar="N", type=int, default=None,
+                                    help="Samples per problem with --model. Default: 1")
+    option("passk-model", "--passk-revision", ini_type=None, metavar="REV",
+           help="Model revision (branch, tag or commit). Default: the hub's main")
+    option("passk-model", "--passk-dtype", metavar="DTYPE",
+           help="auto (bf16 on a GPU that has it, else fp32), float32, bfloat16, float16. Default: auto")
+    option("passk-model", "--passk-device", metavar="DEVICE",
+           help="auto (cuda if available, across all GPUs), cpu, cuda, cuda:1. Default: auto")
+    flag("passk-model", "--passk-trust-remote-code", "Allow the model's own code from its repository to run")
+    option("passk-model", "--passk-temperature", metavar="T",
+           help="Sampling temperature; 0 is greedy. Default: 0.8 with --samples > 1, else greedy")
+    option("passk-model", "--passk-top-p", metavar="P", help="Nucleus sampling. Default: 0.95")
+    option("passk-model", "--passk-max-new-tokens", metavar="N",
+           help="Most tokens generated per sample; a prompt and these must fit the model's context. Default: 512")
+    option("passk-model", "--passk-seed", metavar="SEED",
+           help="Seed for sampling: the same command gives the same samples. Default: 0")
+    option("passk-model", "--passk-stop", metavar="TEXT", ini_type="linelist", action="append", default=None,
            help="Stop sequence, with escapes like \\n (repeatable; replaces the default). "
            "Default: the Codex paper's \\nclass \\ndef \\n# \\nif \\nprint")
-    option("--passk-batch-size", metavar="N", help="Sequences per generation batch. Default: 256 on GPU, 64 on CPU (halved while out of memory)")
-    option("--passk-cache-dir", metavar="DIR", help="Where generated samples are cached. Default: .passk under the rootdir")
-    option("--passk-regenerate", ini_type=None, action="store_true", default=False,
-           help="Ignore cached samples and generate afresh")
-    option("--passk-save-completions", ini_type=None, metavar="PATH",
-           help="Also write the generated samples in the completions format")
-    option("--passk-base-url", metavar="URL",
-           help="With --model openai:NAME, the OpenAI-compatible server's address, e.g. http://host:8000/v1")
-    option("--passk-api-key-env", metavar="VARIABLE",
+    option("passk-model", "--passk-batch-size", metavar="N",
+           help="Sequences per generation batch. Default: 256 on GPU, 64 on CPU (halved while out of memory)")
+    flag("passk-model", "--passk-chat",
+         "Wrap prompts in the tokenizer's chat template; the completion is the code in the reply")
+    option("passk-model", "--passk-cache-dir", metavar="DIR",
+           help="Where generated samples and the verdict journal are kept. Default: .passk under the rootdir")
+    flag("passk-model", "--passk-regenerate", "Ignore cached samples and generate afresh", ini_type=None)
+    option("passk-model", "--passk-save-completions", ini_type=None, metavar="PATH",
+           help="Also write the generated samples in the completions format. Default: none")
+
+    option("passk-served", "--passk-base-url", metavar="URL",
+           help="The OpenAI-compatible server's address, e.g. http://host:8000/v1. Default: none")
+    option("passk-served", "--passk-api-key-env", metavar="VARIABLE",
            help="The environment variable holding the server's API key (never given on the command line). "
            "Default: OPENAI_API_KEY")
-    option("--passk-concurrency", metavar="N", help="Requests in flight to a served model. Default: 8")
-    option("--passk-chat", ini_type="bool", action="store_true", default=None,
-           help="Wrap prompts in the tokenizer's chat template; the completion is the code in the reply")
+    option("passk-served", "--passk-concurrency", metavar="N", help="Requests in flight to a served model. Default: 8")
+
+    option("passk-execution", "--passk-timeout", metavar="SECONDS", help="Wall-clock limit per sample. Default: 3.0")
+    option("passk-execution", "--passk-memory", metavar="SIZE",
+           help="Address-space limit per sample, e.g. 4GiB, 512M, 0 for none. Default: 4GiB")
+    option("passk-execution", "--passk-isolation", metavar="MODE",
+           help="How samples are confined: auto (every layer that works here), strict (refuse to run unless all "
+           "work), basic (resource limits and a process group only, as OpenAI's evaluator). Default: auto")
+    option("passk-execution", "--passk-env", metavar="NAME", ini_type=None, action="append", default=[],
+           help="Pass this environment variable through to samples (repeatable). "
+           "Default: PATH, LANG, LC_ALL, TZ only")
+    flag("passk-execution", "--passk-no-dedup",
+         "Execute every sample, also byte-identical completions of the same problem "
+         "(by default those run once and share the verdict)")
+    flag("passk-execution", "--passk-resume",
+         "Reuse the verdicts an interrupted run with the same inputs recorded; execute only the rest", ini_type=None)
+    flag("passk-execution", "--passk-suspicious-passes",
+         "Count samples whose results are their own classes overriding comparison as passed, "
+         "as OpenAI's evaluator does (by default they get the verdict suspicious)")
+
+    option("passk-reports", "--passk-k", metavar="K,K,...", help=f"The k of pass@k to report. Default: {DEFAULT_KS}")
+    option("passk-reports", "--passk-ci", metavar="LEVEL",
+           help="Confidence level of the bootstrap intervals over problems, or off. Default: 0.95")
+    option("passk-reports", "--passk-json", metavar="PATH", ini_type=None,
+           help="Write the summary and every sample's verdict as JSON. Default: none")
+    option("passk-reports", "--passk-html", metavar="PATH", ini_type=None,
+           help="Write a self-contained HTML report. Default: none")
+    flag("passk-reports", "--passk-no-bleu",
+         "Leave BLEU out of the reports (it costs about 0.4 ms a sample, on the controller)")
+
+    option("passk-gates", "--passk-min", metavar="[SUITE:]pass@K=VALUE", ini_type="linelist", action="append",
+           default=None, help="Fail the run (exit status 8) when the measured value is below, e.g. pass@1=0.30 "
+           "(repeatable). Default: none")
+    option("passk-gates", "--passk-baseline", metavar="REPORT.json",
+           help="Compare with the JSON report of an earlier run: per pass@k, and the problems that got worse "
+           "or better. Default: none")
+    option("passk-gates", "--passk-max-drop", metavar="[SUITE:]pass@K=POINTS", ini_type="linelist",
+           action="append", default=None,
+           help="Fail when pass@K fell by more than this against --passk-baseline, e.g. pass@1=0.02 (repeatable). "
+           "Default: none")
+    flag("passk-gates", "--passk-require-significant",
+         "Only a drop that a paired permutation test over problems finds significant (p < 0.05) fails the gate")
 
 
 def _setting(config: pytest.Config, name: str) -> Any:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -191,3 +192,30 @@ def test_prompt_longer_than_the_context_fails_at_start(pytester: pytest.Pytester
                                  "(--passk-max-new-tokens) > 256"])
     assert "Traceback" not in result.stdout.str() + result.stderr.str()
     assert not list(cache.rglob("*.json"))  # nothing generated
+
+
+def test_quiet_silences_every_progress_bar(pytester: pytest.Pytester, random_model: Path) -> None:
+    pytester.makefile(".py", problem_add=PROBLEM_FILE)
+    common = ["problem_add.py", "-p", "no:xdist", "--model", str(random_model), "--passk-max-new-tokens=8"]
+    loud = pytester.runpytest_subprocess(*common, f"--passk-cache-dir={pytester.path / 'loud'}")
+    assert "sampling " in loud.stderr.str()  # the sampling bar, without -q
+    quiet = pytester.runpytest_subprocess(*common, "-q", f"--passk-cache-dir={pytester.path / 'quiet'}")
+    quiet.assert_outcomes(failed=1) if "1 failed" in quiet.stdout.str() else quiet.assert_outcomes(passed=1)
+    assert "%|" not in quiet.stderr.str() + quiet.stdout.str()  # no bar of ours, transformers' or the hub's
+    assert "Loading" not in quiet.stderr.str() + quiet.stdout.str()
+
+
+def test_help_groups_every_option_with_its_default(pytester: pytest.Pytester) -> None:
+    result = pytester.runpytest("--help")
+    text = result.stdout.str()
+    groups = ["pass@k: problems and completions:", "pass@k: model sampling (--model):",
+              "pass@k: served models (--model openai:NAME):", "pass@k: execution and sandbox:",
+              "pass@k: reports:", "pass@k: gates:"]
+    positions = [text.index(group) for group in groups]
+    assert positions == sorted(positions)
+    section = text[positions[0]:text.index("\n\n", positions[-1])]  # our groups, through the last one
+    entries = re.split(r"\n  (?=--)", section)
+    options = [entry for entry in entries if entry.startswith(("--passk-", "--model", "--samples"))]
+    assert len(options) >= 36
+    for entry in options:
+        assert "Default:" in " ".join(entry.split()), entry.split()[0]
