@@ -37,6 +37,7 @@ from .state import (
     KNOWN_VERDICTS_KEY,
     PLAN_KEY,
     REACHABLE_PROBLEMS_KEY,
+    REMOTE_PROBLEM_FILES_KEY,
     RESULTS_KEY,
     RUN_ORDER_KEY,
     RUNNER_KEY,
@@ -121,14 +122,17 @@ def place_problem_files(rootpath: Path, files: dict[str, bytes]) -> None:
 
 
 def problem_files_for_remote(config: pytest.Config) -> dict[str, bytes]:
-    """The problem files this run reaches, by path under the rootdir, for workers on other hosts."""
-    files = {}
-    for path in discover_problem_files(config.args, config.rootpath):
-        try:
-            files[path.relative_to(config.rootpath).as_posix()] = path.read_bytes()
-        except ValueError:
-            continue  # outside the rootdir: its node ids could not match there anyway
-    return files
+    """The problem files this run reaches, by path under the rootdir, for workers on other
+    hosts; read once, however many workers are started."""
+    if REMOTE_PROBLEM_FILES_KEY not in config.stash:
+        files = {}
+        for path in discover_problem_files(config.args, config.rootpath):
+            try:
+                files[path.relative_to(config.rootpath).as_posix()] = path.read_bytes()
+            except ValueError:
+                continue  # outside the rootdir: its node ids could not match there anyway
+        config.stash[REMOTE_PROBLEM_FILES_KEY] = files
+    return config.stash[REMOTE_PROBLEM_FILES_KEY]
 
 
 def plan_from_bytes(name: str, data: bytes) -> SamplePlan:

@@ -80,6 +80,8 @@ RESULTS_KEY = pytest.StashKey[Results]()
 RUN_ORDER_KEY = pytest.StashKey["RunOrder"]()
 # The problems the controller found for this run's arguments.
 REACHABLE_PROBLEMS_KEY = pytest.StashKey[list["Problem"]]()
+# Those problems' files, by path under the rootdir, for execution workers on other hosts.
+REMOTE_PROBLEM_FILES_KEY = pytest.StashKey[dict[str, bytes]]()
 # Verdicts of an earlier run to resume from (verdict key -> verdict, message, seconds).
 KNOWN_VERDICTS_KEY = pytest.StashKey[dict[str, tuple[str, str, float]]]()
 # Samples submitted ahead of the one running: enough to keep the fork server busy
