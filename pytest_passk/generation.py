@@ -43,7 +43,7 @@ class GenerationReport:
     tokens: int
     seconds: float
     model_identity: dict[str, Any]
-    weights_loaded: bool = False  # a fully cached run never loads them
+    weights_loaded: bool | None = None  # None: a served model, no weights here; a fully cached run: False
 
 
 def silence_progress_bars() -> None:
@@ -138,4 +138,4 @@ def sample_problems(
     samples_file.parent.mkdir(parents=True, exist_ok=True)
     samples_file.write_text(text, encoding="utf-8")
     return GenerationReport(samples_file, total, cached, sampler.generated_tokens, seconds, identity,
-                            weights_loaded=getattr(sampler, "weights_loaded", False))
+                            weights_loaded=getattr(sampler, "weights_loaded", None))

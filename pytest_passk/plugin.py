@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from .arguments import reconsider_rootdir
 from .collect import ProblemFile, SampleItem
 from .completions import CompletionsFileError, SamplePlan, read_completions
 from .conclusion import (
@@ -30,7 +31,6 @@ from .problems import (
     load_problem_file,
 )
 from .protocol import run_sample_protocol
-from .arguments import reconsider_rootdir
 from .report import problems_hash, report_document, write_json
 from .sampling import ModelLoadError
 from .state import (
@@ -339,7 +339,7 @@ def pytest_report_header(config: pytest.Config) -> list[str] | None:
         lines.append(
             f"passk: {generation.generated} samples generated, {generation.cached} from the cache"
             + (f", {generation.tokens} tokens in {generation.seconds:.1f} s ({rate:.0f} tok/s)" if generation.generated else "")
-            + ("" if generation.weights_loaded or settings_served(config) else "; the model's weights were not loaded")
+            + ("; the model's weights were not loaded" if generation.weights_loaded is False else "")
         )
     return lines or None
 
@@ -352,11 +352,6 @@ def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> Any
     if not is_worker(config):
         write_summary(terminalreporter, config.stash[RESULTS_KEY])
     return result
-
-
-def settings_served(config: pytest.Config) -> bool:
-    model = config.stash[SETTINGS_KEY].model
-    return model is not None and model.served
 
 
 class XdistHooks:
