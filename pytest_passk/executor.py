@@ -24,7 +24,6 @@ from .problems import Problem
 __all__ = ["Limits", "Outcome", "SampleRunner", "IsolationReport", "probe_isolation", "sandbox_environment"]
 
 
-
 def import_paths() -> tuple[str, ...]:
     """Where this process imports from, as Python set it up (the virtual environment,
     PYTHONPATH, .pth additions, the ini's pythonpath): samples import from there too,
@@ -37,6 +36,7 @@ def import_paths() -> tuple[str, ...]:
 
 # Taken when the plugin loads, before collection adds test directories to sys.path.
 IMPORT_PATHS = import_paths()
+
 # What a Python program needs from the environment; the rest (tokens, keys) stays out.
 ENVIRONMENT_KEPT = ("PATH", "LANG", "LC_ALL", "TZ")
 

@@ -349,8 +349,7 @@ def exit_reason(status: int) -> tuple[str, str]:
         sig = os.WTERMSIG(status)
         if sig == signal.SIGXCPU:
             return "timeout", "CPU time limit exceeded"
-        name = signal.Signals(sig).name if sig in signal.Signals._value2member_map_ else str(sig)
-        return "crashed", f"killed by signal {name}"
+        return "crashed", f"killed by signal {isolation.signal_name(sig)}"
     return "crashed", f"exited (status {os.WEXITSTATUS(status)}) without reporting a verdict"
 
 

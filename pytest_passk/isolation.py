@@ -131,9 +131,14 @@ def _listable(path: str) -> bool:
         return False
 
 
+def signal_name(number: int) -> str:
+    """``SIGSEGV`` for 11; the number itself for one Python does not name."""
+    return signal.Signals(number).name if number in signal.Signals._value2member_map_ else str(number)
+
+
 def exit_description(status: int) -> str:
     if os.WIFSIGNALED(status):
-        return f"killed by signal {signal.Signals(os.WTERMSIG(status)).name}"
+        return f"killed by signal {signal_name(os.WTERMSIG(status))}"
     return f"exit status {os.WEXITSTATUS(status)}"
 
 
