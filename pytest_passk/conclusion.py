@@ -10,9 +10,9 @@ from typing import Any
 import pytest
 
 from . import __version__
-from .completions import SamplePlan
+from .sources.completions import SamplePlan
 from .gates import GATE_FAILED, check_minimums, compare_with_baseline
-from .metrics import (
+from .scoring.metrics import (
     bleu_scores,
     bleu_separation,
     oracle_pass,
@@ -20,9 +20,9 @@ from .metrics import (
     unique_fraction,
 )
 from .problems import Problem
-from .report import Analysis
+from .report.document import Analysis
 from .state import Results, Settings
-from .summary import format_summary
+from .scoring.summary import format_summary
 
 __all__ = ["plan_completions", "analyse", "add_junit_properties", "GateExitStatus", "run_description", "write_summary"]
 

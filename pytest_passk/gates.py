@@ -8,8 +8,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .confidence import paired_permutation_test
-from .summary import SuiteSummary
+from .scoring.confidence import paired_permutation_test
+from .scoring.summary import SuiteSummary
 
 __all__ = ["GATE_FAILED", "SIGNIFICANCE", "Threshold", "GateOutcome", "Baseline", "parse_threshold",
            "check_minimums", "compare_with_baseline", "GateError"]

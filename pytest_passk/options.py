@@ -10,10 +10,10 @@ from typing import Any
 
 import pytest
 
-from .executor import Limits
+from .sandbox.runner import Limits
 from .gates import GateError, Threshold, parse_threshold
-from .generation import ModelOptions
-from .sampling import CODEX_STOP_SEQUENCES, SamplingParams
+from .sources.generation import ModelOptions
+from .sources.sampling import CODEX_STOP_SEQUENCES, SamplingParams
 from .state import Settings
 
 __all__ = ["OPTION_GROUPS", "add_options", "read_settings", "check_output_paths"]
@@ -249,7 +249,7 @@ def read_gates(config: pytest.Config) -> dict[str, Any]:
 
 
 def read_isolation(config: pytest.Config) -> str:
-    from .isolation import MODES
+    from .sandbox.isolation import MODES
 
     mode = _setting(config, "passk_isolation") or "auto"
     if mode not in MODES:

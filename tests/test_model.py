@@ -12,7 +12,7 @@ torch = pytest.importorskip("torch")
 transformers = pytest.importorskip("transformers")
 tokenizers = pytest.importorskip("tokenizers")
 
-from pytest_passk.sampling import CODEX_STOP_SEQUENCES, SamplingParams, extract_code, truncate_at_stop  # noqa: E402
+from pytest_passk.sources.sampling import CODEX_STOP_SEQUENCES, SamplingParams, extract_code, truncate_at_stop  # noqa: E402
 
 from .conftest import read_report  # noqa: E402
 from .tiny_models import (  # noqa: E402,F401 (fixtures)
@@ -116,8 +116,8 @@ def test_failure_midway_keeps_finished_batches(tmp_path: Path, random_model: Pat
     from pytest_passk.problems import Problem
 
     # Through sys.modules: in-process pytester runs above may have left stale module attributes.
-    generation = importlib.import_module("pytest_passk.generation")
-    model = importlib.import_module("pytest_passk.model")
+    generation = importlib.import_module("pytest_passk.sources.generation")
+    model = importlib.import_module("pytest_passk.sources.transformers_model")
     original = model.TransformersSampler._generate
     calls = []
 
@@ -158,8 +158,8 @@ def test_sampling_identity_ignores_sample_count() -> None:
 
 
 def test_out_of_memory_halves_the_batch(random_model: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from pytest_passk.model import TransformersSampler
-    from pytest_passk.sampling import Job
+    from pytest_passk.sources.transformers_model import TransformersSampler
+    from pytest_passk.sources.sampling import Job
 
     sampler = TransformersSampler(str(random_model), device="cpu", batch_size=8)
     generate = sampler._generate

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from pytest_passk.completions import CompletionsFileError, read_completions
+from pytest_passk.sources.completions import CompletionsFileError, read_completions
 from pytest_passk.problems import HANDWRITTEN_SUITE, ProblemFileError, load_problem_file
 
 from .conftest import TOY_PROBLEMS, write_jsonl

@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 import time
 
-from pytest_passk.executor import Limits, Outcome, SampleRunner
+from pytest_passk.sandbox.runner import Limits, Outcome, SampleRunner
 from pytest_passk.problems import Problem
 
 FLOOD_PROBLEM = Problem(task_id="Flood/0", prompt="def f():\n", entry_point="f",

@@ -200,8 +200,8 @@ def test_unknown_isolation_mode_is_a_usage_error(pytester: pytest.Pytester, toy_
 def test_layers_fall_back_cleanly(left_out: tuple[str, ...], also_missing: set[str]) -> None:
     """Where a layer can't be had, the fork server says so, leaves out what depends on it,
     and still gives honest samples their verdicts."""
-    from pytest_passk import forkserver
-    from pytest_passk.executor import sandbox_environment, start_server
+    from pytest_passk.sandbox import forkserver
+    from pytest_passk.sandbox.runner import sandbox_environment, start_server
 
     process, report = start_server(1, "auto", 1 << 30, sandbox_environment(), left_out)
     assert process.stdin is not None and process.stdout is not None
@@ -218,7 +218,7 @@ def test_layers_fall_back_cleanly(left_out: tuple[str, ...], also_missing: set[s
 
 @every_layer
 def test_strict_mode_refuses_a_missing_layer() -> None:
-    from pytest_passk.executor import sandbox_environment, start_server
+    from pytest_passk.sandbox.runner import sandbox_environment, start_server
 
     process, report = start_server(1, "strict", 1 << 30, sandbox_environment(), ("net-namespace",))
     with process:

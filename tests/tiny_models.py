@@ -11,7 +11,7 @@ torch = pytest.importorskip("torch")
 transformers = pytest.importorskip("transformers")
 tokenizers = pytest.importorskip("tokenizers")
 
-from pytest_passk.sampling import CODEX_STOP_SEQUENCES  # noqa: E402
+from pytest_passk.sources.sampling import CODEX_STOP_SEQUENCES  # noqa: E402
 
 EOS = "<|endoftext|>"
 ADD_PROMPT = 'def add(a: int, b: int) -> int:\n    """Return the sum of a and b.\n    >>> add(2, 3)\n    5\n    """\n'

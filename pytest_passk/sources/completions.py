@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from pathlib import Path
 
-from .problems import Problem, ProblemFileError, iter_jsonl
+from ..problems import Problem, ProblemFileError, iter_jsonl
 
 __all__ = ["SamplePlan", "CompletionsFileError", "read_completions"]
 

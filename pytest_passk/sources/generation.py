@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from .cache import SampleCache, cache_key
-from .problems import Problem
+from ..problems import Problem
 from .sampling import GeneratedSample, Job, ModelLoadError, SamplingParams
 
 __all__ = ["ModelOptions", "GenerationReport", "sample_problems"]
@@ -65,7 +65,7 @@ def make_sampler(options: ModelOptions) -> Any:
             raise ModelLoadError(f"--model {options.model}: needs --passk-base-url (the server's /v1 address)")
         return ServedSampler(options.model, base_url=options.base_url, api_key_env=options.api_key_env,
                              concurrency=options.concurrency)
-    from .model import TransformersSampler
+    from .transformers_model import TransformersSampler
 
     return TransformersSampler(
         options.model,

@@ -8,9 +8,9 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .gates import GateOutcome
-from .problems import Problem
-from .summary import SampleRecord, SuiteSummary, task_order
+from ..gates import GateOutcome
+from ..problems import Problem
+from ..scoring.summary import SampleRecord, SuiteSummary, task_order
 
 __all__ = ["Analysis", "problems_hash", "report_document", "write_json"]
 

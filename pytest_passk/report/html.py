@@ -9,9 +9,9 @@ from typing import Any
 
 import numpy as np
 
-from .confidence import bootstrap_interval
-from .estimator import pass_at_k
-from .summary import task_order
+from ..scoring.confidence import bootstrap_interval
+from ..scoring.estimator import pass_at_k
+from ..scoring.summary import task_order
 
 __all__ = ["write_html", "pass_at_k_curve"]
 

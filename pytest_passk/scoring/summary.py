@@ -8,7 +8,7 @@ from typing import Any, Iterable
 
 from .confidence import bootstrap_interval
 from .estimator import pass_at_k
-from .journal import HARNESS_ERROR  # the harness's fault, not the sample's: left out of pass@k
+from ..sandbox.journal import HARNESS_ERROR  # the harness's fault, not the sample's: left out of pass@k
 
 __all__ = ["SampleRecord", "SuiteSummary", "summarize", "format_summary", "task_order"]
 

@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
-from .completions import SamplePlan
-from .executor import Outcome, SampleRunner
+from .sources.completions import SamplePlan
+from .sandbox.runner import Outcome, SampleRunner
 from .problems import Problem, ProblemFileError, load_problem_file
 from .state import PLAN_KEY, sample_runner
 

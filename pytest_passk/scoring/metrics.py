@@ -15,7 +15,7 @@ from collections import defaultdict
 from collections.abc import Iterable
 from typing import Any
 
-from .journal import HARNESS_ERROR
+from ..sandbox.journal import HARNESS_ERROR
 from .summary import SampleRecord
 
 __all__ = ["ranked_pass_at_1", "oracle_pass", "unique_fraction", "bleu_scores", "bleu_separation"]

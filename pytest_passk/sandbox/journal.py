@@ -14,7 +14,7 @@ import json
 import os
 from pathlib import Path
 
-from .problems import Problem
+from ..problems import Problem
 
 __all__ = ["VerdictJournal", "verdict_key", "HARNESS_ERROR"]
 

@@ -19,7 +19,7 @@ from typing import Hashable
 from . import forkserver
 from .isolation import describe
 from .journal import HARNESS_ERROR, verdict_key
-from .problems import Problem
+from ..problems import Problem
 
 __all__ = ["Limits", "Outcome", "SampleRunner", "IsolationReport", "probe_isolation", "sandbox_environment"]
 

@@ -1,0 +1,1 @@
+"""Reports of a run: the terminal summary, the JSON document, the HTML page, junitxml properties."""

@@ -1,0 +1,1 @@
+"""Sandboxed execution: the test process's runner, the fork server, its confinement, the verdict journal."""

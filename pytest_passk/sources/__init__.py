@@ -1,0 +1,1 @@
+"""Sources of completions: a completions file, or a model (transformers in process, or served)."""
