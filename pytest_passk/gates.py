@@ -12,7 +12,7 @@ from .scoring.confidence import paired_permutation_test
 from .scoring.summary import SuiteSummary
 
 __all__ = ["GATE_FAILED", "SIGNIFICANCE", "Threshold", "GateOutcome", "Baseline", "parse_threshold",
-           "check_minimums", "compare_with_baseline", "GateError"]
+           "check_minimums", "compare_with_baseline", "GateError", "GateVerdicts", "judge"]
 
 # The exit status of a run whose gates failed (pytest's own are 0-5).
 GATE_FAILED = 8
@@ -166,3 +166,25 @@ def _drop_gate(threshold: Threshold, suite: str, comparisons: list[dict[str, Any
             f"({-drop * 100:+.2f} points, {note}; {comparison['common_problems']} common problems)  "
             f"{'PASS' if passed else 'FAIL'}")
     return GateOutcome(passed, line)
+
+
+@dataclass
+class GateVerdicts:
+    """What the gates concluded: each gate's outcome, and the baseline comparison per suite."""
+
+    outcomes: list[GateOutcome] = field(default_factory=list)
+    comparisons: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def passed(self) -> bool:
+        return all(gate.passed for gate in self.outcomes)
+
+
+def judge(summaries: list[SuiteSummary], minimums: list[Threshold], baseline: Baseline | None,
+          max_drops: list[Threshold], require_significant: bool) -> GateVerdicts:
+    """Every gate of the run: the minimums, then the drops against the baseline."""
+    verdicts = GateVerdicts(check_minimums(summaries, minimums))
+    if baseline is not None:
+        drops, verdicts.comparisons = compare_with_baseline(summaries, baseline, max_drops, require_significant)
+        verdicts.outcomes += drops
+    return verdicts

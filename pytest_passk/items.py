@@ -3,31 +3,45 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, Protocol
 
 import pytest
 
-from .sources.completions import SamplePlan
-from .sandbox.runner import Outcome, SampleRunner
 from .problems import Problem, ProblemFileError, load_problem_file
-from .state import PLAN_KEY, sample_runner
+from .sandbox.runner import SampleRunner
+from .sources.completions import CompletionPlan
+from .verdicts import SampleRecord
 
-__all__ = ["ProblemFile", "SampleItem", "SampleFailed"]
+__all__ = ["ProblemFile", "SampleItem", "SampleFailed", "Execution"]
+
+
+class Execution(Protocol):
+    """Where items get their completions and run (the test process's worker)."""
+
+    @property
+    def plan(self) -> CompletionPlan: ...
+
+    @property
+    def runner(self) -> SampleRunner: ...
 
 
 class SampleFailed(Exception):
-    """A sample's verdict was not ``passed``; carries the outcome for the report."""
+    """A sample's verdict was not ``passed``; carries the record for the report."""
 
-    def __init__(self, outcome: Outcome) -> None:
-        super().__init__(f"{outcome.verdict}: {outcome.message}")
-        self.outcome = outcome
+    def __init__(self, record: SampleRecord) -> None:
+        super().__init__(f"{record.verdict}: {record.message}")
+        self.record = record
 
 
 class ProblemFile(pytest.File):
     """A file of problems; one item per problem and sample index, in file order."""
 
+    def __init__(self, *, execution: Execution, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.execution = execution
+
     def collect(self) -> Iterator[SampleItem]:
-        plan: SamplePlan = self.config.stash[PLAN_KEY]
+        plan = self.execution.plan
         for problem in load_problem_file(self.path):
             completions = plan.for_problem(problem)
             if not completions:
@@ -50,6 +64,8 @@ class ProblemFile(pytest.File):
 class SampleItem(pytest.Item):
     """One sample of one problem: passes when the problem's check passes on it."""
 
+    parent: ProblemFile
+
     def __init__(self, *, problem: Problem, index: int, completion: str | None, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.problem = problem
@@ -61,30 +77,15 @@ class SampleItem(pytest.Item):
         return (str(self.path), self.problem.task_id)
 
     def submit(self, runner: SampleRunner) -> None:
-        runner.submit(self.nodeid, self.problem, self.completion)
+        runner.submit(self.nodeid, self.problem, self.index, self.completion)
 
     def runtest(self) -> None:
-        runner = sample_runner(self.config)
+        runner = self.parent.execution.runner
         self.submit(runner)  # unless the protocol already submitted it ahead
-        outcome = runner.result(self.nodeid)
-        self.user_properties.append(
-            (
-                "passk",
-                {
-                    "suite": self.problem.suite,
-                    "task_id": self.problem.task_id,
-                    "index": self.index,
-                    "verdict": outcome.verdict,
-                    "message": outcome.message,
-                    "seconds": round(outcome.seconds, 6),
-                    "shared": runner.shares_verdict(self.nodeid),
-                    "key": runner.journal_key(self.nodeid),
-                    "resumed": runner.was_resumed(self.nodeid),
-                },
-            )
-        )
-        if not outcome.passed:
-            raise SampleFailed(outcome)
+        record = runner.result(self.nodeid)
+        self.user_properties.append(("passk", record.to_properties()))
+        if not record.passed:
+            raise SampleFailed(record)
 
     def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException], style: Any = None) -> str:
         if isinstance(excinfo.value, SampleFailed):

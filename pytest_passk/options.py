@@ -1,26 +1,59 @@
-"""Command-line and ini options, and the run's settings read from them."""
+"""Command-line and ini options, and the run's :class:`Settings` read from them."""
 
 from __future__ import annotations
 
 import codecs
 import os
 import re
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from .sandbox.runner import Limits
 from .gates import GateError, Threshold, parse_threshold
+from .sandbox.runner import Limits
 from .sources.generation import ModelOptions
 from .sources.sampling import CODEX_STOP_SEQUENCES, SamplingParams
-from .state import Settings
 
-__all__ = ["OPTION_GROUPS", "add_options", "read_settings", "check_output_paths"]
+__all__ = ["OPTION_GROUPS", "SETTINGS_KEY", "Settings", "add_options", "read_settings", "check_output_paths"]
 
 DEFAULT_KS = "1,10,100"
 MEMORY_UNITS = {"": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40}
 
+
+@dataclass(frozen=True)
+class Settings:
+    """The options of one run, resolved from the command line and the ini file."""
+
+    limits: Limits
+    ks: tuple[int, ...]
+    completions: Path | None
+    json_report: Path | None
+    env_passthrough: tuple[str, ...]
+    deduplicate: bool = True
+    model: ModelOptions | None = None
+    sampling: SamplingParams = field(default_factory=SamplingParams)
+    cache_dir: Path = Path(".passk")
+    regenerate: bool = False
+    save_completions: Path | None = None
+    isolation: str = "auto"
+    resume: bool = False
+    suspicious_passes: bool = False
+    minimums: tuple[Threshold, ...] = ()
+    baseline: Path | None = None
+    max_drops: tuple[Threshold, ...] = ()
+    require_significant: bool = False
+    confidence: float | None = 0.95
+    html_report: Path | None = None
+    bleu: bool = True
+
+    @property
+    def gated(self) -> bool:
+        return bool(self.minimums or self.max_drops)
+
+
+SETTINGS_KEY = pytest.StashKey[Settings]()
 
 # The option groups of ``pytest --help``, in the order of the pipeline.
 OPTION_GROUPS = {

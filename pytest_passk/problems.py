@@ -53,10 +53,6 @@ class Problem:
     suite: str
     canonical_solution: str | None = None
 
-    def program(self, completion: str) -> str:
-        """The program the reference evaluator executes for ``completion``."""
-        return f"{self.prompt}{completion}\n{self.test}\ncheck({self.entry_point})"
-
 
 class ProblemFileError(Exception):
     """A problem file that can't be read; the message is one line naming file and line."""

@@ -132,9 +132,9 @@ def test_failure_midway_keeps_finished_batches(tmp_path: Path, random_model: Pat
     params = SamplingParams(samples=2, temperature=0.8, max_new_tokens=4)
     monkeypatch.setattr(model.TransformersSampler, "_generate", breaks_on_second_batch)
     with pytest.raises(RuntimeError, match="device lost"):
-        generation.sample_problems(problems, options, params, tmp_path, quiet=True)
+        generation.generate_completions(problems, options, params, tmp_path, quiet=True)
     monkeypatch.undo()
-    report = generation.sample_problems(problems, options, params, tmp_path, quiet=True)
+    report = generation.generate_completions(problems, options, params, tmp_path, quiet=True)
     assert (report.cached, report.generated) == (2, 4)  # one batch of 2 kept, the other 4 drawn now
     assert len(saved(report.samples_file)) == 6
 

@@ -6,7 +6,6 @@ from pathlib import Path
 
 import pytest
 
-from pytest_passk.sources.completions import CompletionsFileError, read_completions
 from pytest_passk.problems import HANDWRITTEN_SUITE, ProblemFileError, load_problem_file
 
 from .conftest import TOY_PROBLEMS, write_jsonl
@@ -74,7 +73,8 @@ def test_handwritten_problem(tmp_path: Path) -> None:
     assert "PROMPT" not in problem.test and "CANONICAL_SOLUTION" not in problem.test
     assert "import math" in problem.test and "def check(candidate)" in problem.test
     namespace: dict[str, object] = {}
-    exec(problem.program(problem.canonical_solution or ""), namespace)  # the reference passes its own check
+    program = f"{problem.prompt}{problem.canonical_solution}\n{problem.test}\ncheck({problem.entry_point})"
+    exec(program, namespace)  # the reference passes its own check, run as the reference evaluator runs it
 
 
 @pytest.mark.parametrize(
@@ -93,37 +93,3 @@ def test_broken_handwritten_problem(tmp_path: Path, source: str, expected: str) 
     with pytest.raises(ProblemFileError, match="problem_bad.py") as excinfo:
         load_problem_file(path)
     assert expected in str(excinfo.value)
-
-
-def test_completions_file(tmp_path: Path) -> None:
-    path = write_jsonl(
-        tmp_path / "s.jsonl",
-        [
-            {"task_id": "Toy/0", "completion": "a"},
-            {"task_id": "Toy/1", "completion": None},
-            {"task_id": "Toy/0", "completion": "b"},
-            {"task_id": "Toy/1"},
-        ],
-    )
-    plan = read_completions(path, {"Toy/0", "Toy/1"})
-    assert plan.samples == {"Toy/0": ["a", "b"], "Toy/1": [None, None]}
-
-
-@pytest.mark.parametrize(
-    ("rows", "expected"),
-    [
-        ([{"task_id": "Toy/9", "completion": "x"}], "s.jsonl:1: unknown task_id 'Toy/9'"),
-        ([{"task_id": "Toy/0", "completion": "x"}, {"completion": "x"}], "s.jsonl:2: missing or non-string task_id"),
-        ([{"task_id": "Toy/0", "completion": 3}], "s.jsonl:1: completion must be a string or null"),
-    ],
-)
-def test_bad_completions_file(tmp_path: Path, rows: list[dict[str, object]], expected: str) -> None:
-    path = write_jsonl(tmp_path / "s.jsonl", rows)
-    with pytest.raises(CompletionsFileError) as excinfo:
-        read_completions(path, {"Toy/0"})
-    assert expected in str(excinfo.value)
-
-
-def test_missing_completions_file(tmp_path: Path) -> None:
-    with pytest.raises(CompletionsFileError, match="not found"):
-        read_completions(tmp_path / "nope.jsonl")

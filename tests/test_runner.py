@@ -5,8 +5,9 @@ from __future__ import annotations
 import threading
 import time
 
-from pytest_passk.sandbox.runner import Limits, Outcome, SampleRunner
 from pytest_passk.problems import Problem
+from pytest_passk.sandbox.runner import Limits, SampleRunner
+from pytest_passk.verdicts import SampleRecord, Verdict
 
 FLOOD_PROBLEM = Problem(task_id="Flood/0", prompt="def f():\n", entry_point="f",
                         test="def check(candidate):\n    assert candidate() == 1\n", suite="flood")
@@ -18,13 +19,13 @@ def test_a_flood_of_instantly_failing_samples_does_not_deadlock() -> None:
     reply pipe many times over while requests are still being written."""
     samples = 3000
     runner = SampleRunner(Limits(timeout=3.0), parallel=2, deduplicate=False, isolation="basic")
-    outcomes: list[Outcome] = []
+    outcomes: list[SampleRecord] = []
 
     def drive() -> None:
         for key in range(samples):
             if key % 10 == 0:
                 time.sleep(0.005)
-            runner.submit(key, FLOOD_PROBLEM, f"    raise ValueError('{key:05d}' + 'x' * 400)\n")
+            runner.submit(key, FLOOD_PROBLEM, key, f"    raise ValueError('{key:05d}' + 'x' * 400)\n")
         outcomes.extend(runner.result(key) for key in range(samples))
 
     worker = threading.Thread(target=drive, daemon=True)
@@ -38,5 +39,33 @@ def test_a_flood_of_instantly_failing_samples_does_not_deadlock() -> None:
         raise AssertionError("the test process and its fork server deadlocked")
     runner.close()
     assert len(outcomes) == samples
-    assert {outcome.verdict for outcome in outcomes} == {"failed"}
+    assert {outcome.verdict for outcome in outcomes} == {Verdict.FAILED}
+    assert [outcome.index for outcome in outcomes] == list(range(samples))
     assert all(f"ValueError: {key:05d}xxx" in outcome.message for key, outcome in enumerate(outcomes))
+
+
+ADD_PROBLEM = Problem(task_id="Add/0", prompt="def add(a, b):\n", entry_point="add",
+                      test="def check(candidate):\n    assert candidate(1, 2) == 3\n", suite="add")
+
+
+def test_identical_completions_run_once_and_share_the_verdict() -> None:
+    completions = ["    return a + b\n", "    return a - b\n", "    return a + b\n", None]
+    for deduplicate in (True, False):
+        runner = SampleRunner(Limits(timeout=3.0), deduplicate=deduplicate, isolation="basic")
+        for index, completion in enumerate(completions):
+            runner.submit(f"s{index}", ADD_PROBLEM, index, completion)
+        records = [runner.result(f"s{index}") for index in range(len(completions))]
+        runner.close()
+        assert [r.verdict for r in records] == [Verdict.PASSED, Verdict.FAILED, Verdict.PASSED, Verdict.FAILED]
+        assert [r.index for r in records] == [0, 1, 2, 3]
+        assert [r.shared for r in records] == [False, False, deduplicate, False]
+        assert len(runner.executions) == (3 if deduplicate else 4)
+        assert "no completion" in records[3].message
+
+
+def test_recorded_verdicts_are_not_executed_again() -> None:
+    recorded = SampleRecord("add", "Add/0", 1, Verdict.TIMEOUT, "timed out", 3.0, resumed=True)
+    runner = SampleRunner(Limits(timeout=3.0), isolation="basic", known={recorded.sample_id: recorded})
+    runner.submit("s1", ADD_PROBLEM, 1, "    while True: pass\n")
+    assert runner.result("s1") == recorded
+    assert runner.process is None  # no fork server was needed

@@ -200,7 +200,7 @@ def test_unknown_isolation_mode_is_a_usage_error(pytester: pytest.Pytester, toy_
 def test_layers_fall_back_cleanly(left_out: tuple[str, ...], also_missing: set[str]) -> None:
     """Where a layer can't be had, the fork server says so, leaves out what depends on it,
     and still gives honest samples their verdicts."""
-    from pytest_passk.sandbox import forkserver
+    from pytest_passk.sandbox import wire
     from pytest_passk.sandbox.runner import sandbox_environment, start_server
 
     process, report = start_server(1, "auto", 1 << 30, sandbox_environment(), left_out)
@@ -208,12 +208,12 @@ def test_layers_fall_back_cleanly(left_out: tuple[str, ...], also_missing: set[s
     with process:
         assert set(report.missing) == set(left_out) | also_missing
         assert all(layer not in report.description.split(";")[0] for layer in report.missing)
-        forkserver.write_frame(process.stdin, ("problem", "p", "def add(a, b):\n", "def check(c):\n    assert c(1, 2) == 3\n", "add"))
+        wire.write(process.stdin, wire.DefineProblem(0, "def add(a, b):\n", "def check(c):\n    assert c(1, 2) == 3\n", "add"))
         for index, body in enumerate(["    return a + b\n", "    return a - b\n"]):
-            forkserver.write_frame(process.stdin, ("sample", index, "p", body, {"timeout": 3.0, "memory": float(1 << 30)}))
-        replies = sorted(forkserver.read_frame(process.stdout)[:2] for _ in range(2))
+            wire.write(process.stdin, wire.RunSample(index, 0, body, 3.0))
+        replies = sorted((reply.id, reply.verdict) for reply in (wire.read(process.stdout) for _ in range(2)))
         process.stdin.close()
-    assert replies == [(0, "passed"), (1, "failed")]
+    assert replies == [(0, wire.Verdict.PASSED), (1, wire.Verdict.FAILED)]
 
 
 @every_layer

@@ -4,26 +4,17 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from ..gates import GateOutcome
+from ..gates import GateVerdicts
 from ..problems import Problem
-from ..scoring.summary import SampleRecord, SuiteSummary, task_order
+from ..scoring.analysis import Analysis
+from ..scoring.summary import SuiteSummary, task_order
+from ..verdicts import SampleRecord
 
-__all__ = ["Analysis", "problems_hash", "report_document", "write_json"]
-
-
-@dataclass
-class Analysis:
-    """What the run concluded beyond pass@k (see :mod:`pytest_passk.metrics`, :mod:`pytest_passk.gates`)."""
-
-    paper: dict[str, dict[str, Any]] = field(default_factory=dict)  # suite -> metric -> value
-    bleu: dict[str, list[float | None]] = field(default_factory=dict)  # task -> per sample
-    bleu_separation: dict[str, dict[str, Any]] = field(default_factory=dict)  # suite -> separation
-    gates: list[GateOutcome] = field(default_factory=list)
-    comparisons: list[dict[str, Any]] = field(default_factory=list)
+__all__ = ["problems_hash", "report_document", "write_json"]
 
 
 def problems_hash(problems: list[Problem]) -> str:
@@ -36,7 +27,7 @@ def problems_hash(problems: list[Problem]) -> str:
 
 
 def report_document(summaries: list[SuiteSummary], records: list[SampleRecord], run: dict[str, Any],
-                    analysis: Analysis, extras: dict[str, list[dict[str, Any]]] | None = None,
+                    analysis: Analysis, gates: GateVerdicts, extras: dict[str, list[dict[str, Any]]] | None = None,
                     completions: dict[str, list[str | None]] | None = None) -> dict[str, Any]:
     """The summary, pass@k per problem, the paper's metrics, gates and baseline comparison,
     and every sample (with what the model backend recorded, its BLEU, and, when
@@ -45,7 +36,7 @@ def report_document(summaries: list[SuiteSummary], records: list[SampleRecord], 
 
     def sample(record: SampleRecord) -> dict[str, Any]:
         recorded = extras.get(record.task_id, [])
-        row = asdict(record) | (recorded[record.index] if 0 <= record.index < len(recorded) else {})
+        row = record.to_json() | (recorded[record.index] if 0 <= record.index < len(recorded) else {})
         scores = analysis.bleu.get(record.task_id)
         if scores is not None and 0 <= record.index < len(scores):
             row["bleu"] = scores[record.index]
@@ -63,8 +54,8 @@ def report_document(summaries: list[SuiteSummary], records: list[SampleRecord], 
                "bleu": {k: v for k, v in analysis.bleu_separation.get(s.name, {}).items()}}
             for s in summaries
         ],
-        "gates": [{"passed": g.passed, "line": g.line} for g in analysis.gates],
-        "baseline_comparison": analysis.comparisons,
+        "gates": [{"passed": g.passed, "line": g.line} for g in gates.outcomes],
+        "baseline_comparison": gates.comparisons,
         "samples": [sample(r) for r in sorted(records, key=lambda r: (r.suite, task_order(r.task_id), r.index))],
     }
 

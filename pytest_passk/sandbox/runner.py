@@ -1,4 +1,4 @@
-"""The test-process side of sample execution: a client of :mod:`pytest_passk.forkserver`.
+"""The test-process side of sample execution: a client of :mod:`pytest_passk.sandbox.forkserver`.
 
 Each pytest process that runs samples (the only one without xdist, each xdist
 worker with it) starts one fork server lazily and submits samples ahead of the
@@ -14,14 +14,14 @@ import sys
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Hashable
+from typing import Hashable, Mapping
 
-from . import forkserver
-from .isolation import describe
-from .journal import HARNESS_ERROR, verdict_key
 from ..problems import Problem
+from ..verdicts import SampleId, SampleRecord, Verdict
+from . import forkserver, wire
+from .isolation import describe, missing_layers
 
-__all__ = ["Limits", "Outcome", "SampleRunner", "IsolationReport", "probe_isolation", "sandbox_environment"]
+__all__ = ["Limits", "SampleRunner", "IsolationReport", "probe_isolation", "sandbox_environment"]
 
 
 def import_paths() -> tuple[str, ...]:
@@ -57,21 +57,7 @@ class IsolationReport:
 
     @property
     def missing(self) -> dict[str, str]:
-        return {layer: why for layer, why in self.layers.items() if why}
-
-
-@dataclass(frozen=True)
-class Outcome:
-    """The verdict on one sample: passed, failed, timeout, crashed, oom, suspicious,
-    or error (the harness's, not the sample's)."""
-
-    verdict: str
-    message: str
-    seconds: float
-
-    @property
-    def passed(self) -> bool:
-        return self.verdict == "passed"
+        return missing_layers(self.layers)
 
 
 def sandbox_environment(passthrough: tuple[str, ...] = ()) -> dict[str, str]:
@@ -90,79 +76,83 @@ class SampleRunner:
     With ``deduplicate``, byte-identical completions of the same problem run once
     and share the verdict: the program is the same, and with a fixed hash seed so
     is its behaviour (short of reading the clock or an unseeded random source).
+    ``known``: verdicts an interrupted run recorded, by sample, used instead of running it.
     """
 
     def __init__(self, limits: Limits, passthrough_env: tuple[str, ...] = (), parallel: int = 1,
                  deduplicate: bool = True, isolation: str = "auto",
-                 known: dict[str, tuple[str, str, float]] | None = None, suspicious_passes: bool = False) -> None:
+                 known: Mapping[SampleId, SampleRecord] | None = None, suspicious_passes: bool = False) -> None:
         self.parallel = max(1, parallel)
         self.deduplicate = deduplicate
         self.isolation = isolation
         self.suspicious_passes = suspicious_passes
-        self.known = known or {}  # verdicts of an earlier, interrupted run (verdict key -> verdict)
-        self.memory = int(limits.memory)
-        self.limits = {"timeout": float(limits.timeout), "memory": float(limits.memory)}
+        self.known = known or {}
+        self.limits = limits
         self.env = sandbox_environment(passthrough_env)
         self.process: subprocess.Popen[bytes] | None = None
         self.isolation_report: IsolationReport | None = None
-        self.verdict_keys: dict[Hashable, str] = {}
-        self.resumed: set[int] = set()  # executions whose verdict came from the journal
-        self.defined: set[Hashable] = set()
+        self.problem_ids: dict[tuple[str, str], int] = {}
+        self.defined: set[int] = set()  # problems the running fork server has compiled
+        self.samples: dict[Hashable, tuple[Problem, int]] = {}  # sample key -> its problem and index
         # sample key -> the execution that decides it; (problem, completion) -> execution
         self.decided_by: dict[Hashable, int] = {}
         self.executions: dict[Hashable, int] = {}
         self.owner: dict[int, Hashable] = {}  # the sample each execution was started for
         self.pending: set[int] = set()
-        self.done: dict[int, Outcome] = {}
+        self.done: dict[int, SampleRecord] = {}  # each execution's record, for the sample it was started for
 
     def _server(self) -> subprocess.Popen[bytes]:
         if self.process is None or self.process.poll() is not None:
-            self.process, self.isolation_report = start_server(self.parallel, self.isolation, self.memory, self.env)
+            self.process, self.isolation_report = start_server(self.parallel, self.isolation, self.limits.memory,
+                                                               self.env)
             self.defined.clear()
             if self.isolation == "strict" and self.isolation_report.missing:
                 raise OSError("strict isolation unavailable: " + self.isolation_report.description)
         return self.process
 
-    def submit(self, key: Hashable, problem: Problem, completion: str | None) -> None:
-        """Queue one sample (once: later calls for the same key do nothing).
-        ``completion`` None is a failed sample (null in the file)."""
+    def submit(self, key: Hashable, problem: Problem, index: int, completion: str | None) -> None:
+        """Queue sample ``index`` of ``problem`` under ``key`` (once: later calls for the same
+        key do nothing). ``completion`` None is a failed sample (null in the samples)."""
         if key in self.decided_by:
             return
+        self.samples[key] = (problem, index)
         problem_key = (problem.suite, problem.task_id)
-        verdict = self.verdict_keys[key] = verdict_key(problem, completion, self.limits["timeout"], self.memory, self.isolation)
         identity: Hashable = (problem_key, completion) if self.deduplicate else (problem_key, completion, key)
         execution = self.executions.get(identity)
         if execution is None:
             execution = self.executions[identity] = len(self.executions)
             self.owner[execution] = key
+            known = self.known.get((problem.suite, problem.task_id, index))
             if completion is None:
-                self.done[execution] = Outcome("failed", "no completion (null or missing in the samples)", 0.0)
-            elif verdict in self.known:
-                self.done[execution] = Outcome(*self.known[verdict])
-                self.resumed.add(execution)
+                self._decide(execution, Verdict.FAILED, "no completion (null or missing in the samples)", 0.0)
+            elif known is not None:
+                self.done[execution] = known
             else:
-                self._send(execution, problem, problem_key, completion)
+                self._send(execution, problem, completion)
         self.decided_by[key] = execution
 
-    def shares_verdict(self, key: Hashable) -> bool:
-        """Whether ``key`` took its verdict from an identical sample's execution."""
-        return self.owner[self.decided_by[key]] != key
-
-    def _send(self, execution: int, problem: Problem, problem_key: Hashable, completion: str) -> None:
+    def _send(self, execution: int, problem: Problem, completion: str) -> None:
         try:
             server = self._server()
             assert server.stdin is not None
-            if problem_key not in self.defined:
-                forkserver.write_frame(server.stdin, ("problem", problem_key, problem.prompt, problem.test, problem.entry_point))
-                self.defined.add(problem_key)
-            forkserver.write_frame(server.stdin, ("sample", execution, problem_key, completion, self.limits))
+            problem_id = self.problem_ids.setdefault((problem.suite, problem.task_id), len(self.problem_ids))
+            if problem_id not in self.defined:
+                wire.write(server.stdin, wire.DefineProblem(problem_id, problem.prompt, problem.test, problem.entry_point))
+                self.defined.add(problem_id)
+            wire.write(server.stdin, wire.RunSample(execution, problem_id, completion, self.limits.timeout))
         except (OSError, EOFError) as exc:
             self._server_lost()
-            self.done[execution] = Outcome(HARNESS_ERROR, f"sample runner failed (harness error): {exc}", 0.0)
+            self._decide(execution, Verdict.ERROR, f"sample runner failed (harness error): {exc}", 0.0)
             return
         self.pending.add(execution)
 
-    def result(self, key: Hashable) -> Outcome:
+    def _decide(self, execution: int, verdict: Verdict, message: str, seconds: float) -> None:
+        problem, index = self.samples[self.owner[execution]]
+        if verdict is Verdict.SUSPICIOUS and self.suspicious_passes:
+            verdict, message = Verdict.PASSED, f"suspicious, counted as passed: {message}"
+        self.done[execution] = SampleRecord(problem.suite, problem.task_id, index, verdict, message, round(seconds, 6))
+
+    def result(self, key: Hashable) -> SampleRecord:
         """Block until ``key``'s verdict is in."""
         execution = self.decided_by.get(key)
         if execution is None:
@@ -171,28 +161,20 @@ class SampleRunner:
             server = self.process
             assert server is not None and server.stdout is not None
             try:
-                sample_id, verdict, message, seconds = forkserver.read_frame(server.stdout)
+                reply = wire.read(server.stdout)
             except (EOFError, OSError):
                 self._server_lost()
                 continue
-            self.pending.discard(sample_id)
-            if verdict == "suspicious" and self.suspicious_passes:
-                verdict, message = "passed", f"suspicious, counted as passed: {message}"
-            self.done[sample_id] = Outcome(verdict, message, seconds)
-        return self.done[execution]
-
-    def was_resumed(self, key: Hashable) -> bool:
-        """Whether ``key``'s verdict was recorded by an earlier run rather than executed now."""
-        return self.decided_by[key] in self.resumed
-
-    def journal_key(self, key: Hashable) -> str:
-        """What identifies the sample's verdict across runs (see :mod:`pytest_passk.journal`)."""
-        return self.verdict_keys[key]
+            if isinstance(reply, wire.SampleVerdict):
+                self.pending.discard(reply.id)
+                self._decide(reply.id, reply.verdict, reply.message, reply.seconds)
+        record = self.done[execution]
+        return record if self.owner[execution] == key else record.for_sample(self.samples[key][1])
 
     def _server_lost(self) -> None:
         """The fork server died: whatever it held gets a harness verdict; the next submit restarts it."""
-        for key in self.pending:
-            self.done[key] = Outcome(HARNESS_ERROR, "sample runner died (harness error)", 0.0)
+        for execution in self.pending:
+            self._decide(execution, Verdict.ERROR, "sample runner died (harness error)", 0.0)
         self.pending.clear()
         if self.process is not None:
             self.process.kill()
@@ -261,12 +243,14 @@ def _spawn_server(parallel: int, isolation: str, memory: int, env: dict[str, str
     )
     assert process.stdout is not None
     try:
-        _, layers, _, hidden, entry_error = forkserver.read_frame(process.stdout)
+        ready = wire.read(process.stdout)
     except (EOFError, OSError, ValueError):
+        ready = None
+    if not isinstance(ready, wire.Ready):
         process.kill()
         process.wait()
-        raise OSError("the sample runner did not start") from None
-    return process, layers, hidden, entry_error
+        raise OSError("the sample runner did not start")
+    return process, ready.layers, ready.hidden, ready.entry_error
 
 
 def probe_isolation(isolation: str, memory: int) -> IsolationReport:

@@ -15,8 +15,7 @@ from collections import defaultdict
 from collections.abc import Iterable
 from typing import Any
 
-from ..sandbox.journal import HARNESS_ERROR
-from .summary import SampleRecord
+from ..verdicts import SampleRecord
 
 __all__ = ["ranked_pass_at_1", "oracle_pass", "unique_fraction", "bleu_scores", "bleu_separation"]
 
@@ -24,7 +23,7 @@ __all__ = ["ranked_pass_at_1", "oracle_pass", "unique_fraction", "bleu_scores", 
 def _by_problem(records: Iterable[SampleRecord]) -> dict[tuple[str, str], list[SampleRecord]]:
     grouped: dict[tuple[str, str], list[SampleRecord]] = defaultdict(list)
     for record in records:
-        if record.verdict != HARNESS_ERROR:
+        if record.counted:
             grouped[(record.suite, record.task_id)].append(record)
     return grouped
 
@@ -44,7 +43,7 @@ def ranked_pass_at_1(records: Iterable[SampleRecord], extras: dict[str, list[dic
             if not isinstance(value, (int, float)):
                 return None
             scores.append((-float(value), record.index, record))
-        solved += min(scores, key=lambda s: (s[0], s[1]))[2].verdict == "passed"
+        solved += min(scores, key=lambda s: (s[0], s[1]))[2].passed
     return solved / len(grouped)
 
 
@@ -53,7 +52,7 @@ def oracle_pass(records: Iterable[SampleRecord]) -> float | None:
     grouped = _by_problem(records)
     if not grouped:
         return None
-    return sum(any(r.verdict == "passed" for r in samples) for samples in grouped.values()) / len(grouped)
+    return sum(any(r.passed for r in samples) for samples in grouped.values()) / len(grouped)
 
 
 def unique_fraction(samples: dict[str, list[str | None]]) -> float | None:
@@ -100,8 +99,8 @@ def bleu_separation(records: Iterable[SampleRecord], scores: dict[str, list[floa
         row = scores.get(task_id)
         if row is None:
             continue
-        passed = [row[r.index] for r in samples if r.verdict == "passed" and r.index < len(row) and row[r.index] is not None]
-        failed = [row[r.index] for r in samples if r.verdict != "passed" and r.index < len(row) and row[r.index] is not None]
+        passed = [row[r.index] for r in samples if r.passed and r.index < len(row) and row[r.index] is not None]
+        failed = [row[r.index] for r in samples if not r.passed and r.index < len(row) and row[r.index] is not None]
         passed_values = [float(v) for v in passed if v is not None]
         failed_values = [float(v) for v in failed if v is not None]
         per_problem[task_id] = {"passed": _summary(passed_values), "failed": _summary(failed_values)}

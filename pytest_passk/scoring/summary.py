@@ -1,45 +1,16 @@
-"""Aggregate sample verdicts into per-suite pass@k figures, for the terminal and JSON."""
+"""Aggregate sample records into per-suite pass@k figures, with intervals over problems."""
 
 from __future__ import annotations
 
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
-from typing import Any, Iterable
+from typing import Iterable
 
 from .confidence import bootstrap_interval
 from .estimator import pass_at_k
-from ..sandbox.journal import HARNESS_ERROR  # the harness's fault, not the sample's: left out of pass@k
+from ..verdicts import SampleRecord, Verdict
 
-__all__ = ["SampleRecord", "SuiteSummary", "summarize", "format_summary", "task_order"]
-
-VERDICTS = ("passed", "failed", "timeout", "crashed", "oom", "suspicious", HARNESS_ERROR)
-
-
-@dataclass(frozen=True)
-class SampleRecord:
-    """One evaluated sample, as a worker reported it."""
-
-    suite: str
-    task_id: str
-    index: int
-    verdict: str
-    message: str
-    seconds: float
-    shared: bool = False  # the verdict of an identical completion's execution
-    resumed: bool = False  # the verdict an interrupted run recorded
-
-    @classmethod
-    def from_properties(cls, properties: dict[str, Any]) -> SampleRecord:
-        return cls(
-            suite=str(properties["suite"]),
-            task_id=str(properties["task_id"]),
-            index=int(properties["index"]),
-            verdict=str(properties["verdict"]),
-            message=str(properties["message"]),
-            seconds=float(properties["seconds"]),
-            shared=bool(properties.get("shared", False)),
-            resumed=bool(properties.get("resumed", False)),
-        )
+__all__ = ["ProblemResult", "SuiteSummary", "summarize", "task_order"]
 
 
 @dataclass
@@ -57,7 +28,7 @@ class SuiteSummary:
     n_min: int
     n_max: int
     pass_at_k: dict[str, float]
-    verdicts: dict[str, int]
+    verdicts: dict[str, int]  # every verdict, in the order of Verdict, with its count
     per_problem: list[ProblemResult] = field(default_factory=list)
     # metric -> [low, high]: a bootstrap interval over problems at ``confidence_level``
     intervals: dict[str, list[float]] = field(default_factory=dict)
@@ -79,7 +50,7 @@ def summarize(records: Iterable[SampleRecord], ks: Iterable[int], confidence: fl
     for suite in sorted(by_suite):
         problems = by_suite[suite]
         counts = {
-            tid: (sum(r.verdict != HARNESS_ERROR for r in rs), sum(r.verdict == "passed" for r in rs))
+            tid: (sum(r.counted for r in rs), sum(r.passed for r in rs))
             for tid, rs in problems.items()
         }
         counts = {tid: nc for tid, nc in counts.items() if nc[0] > 0}  # harness errors only: nothing to count
@@ -107,7 +78,7 @@ def summarize(records: Iterable[SampleRecord], ks: Iterable[int], confidence: fl
                 n_min=n_min,
                 n_max=max(n for n, _ in counts.values()),
                 pass_at_k=means,
-                verdicts={v: verdicts.get(v, 0) for v in (*VERDICTS, *sorted(set(verdicts) - set(VERDICTS)))},
+                verdicts={v.value: verdicts.get(v, 0) for v in Verdict},
                 per_problem=per_problem,
                 intervals=intervals,
                 confidence_level=confidence,
@@ -120,31 +91,3 @@ def task_order(task_id: str) -> tuple[str, int, str]:
     """HumanEval/2 before HumanEval/10."""
     head, _, tail = task_id.rpartition("/")
     return (head, int(tail), "") if tail.isdigit() else (task_id, -1, task_id)
-
-
-PAPER_METRICS = (("pass@1_mean_logprob", "pass@1 by mean log-p"), ("pass@1_sum_logprob", "pass@1 by sum log-p"),
-                 ("oracle_pass@n", "oracle pass@n"))
-
-
-def format_summary(summaries: list[SuiteSummary], paper: dict[str, dict[str, float]] | None = None) -> list[str]:
-    lines = []
-    for s in summaries:
-        figures = "  ".join(f"{name} = {value * 100:.2f}%{_interval(s, name)}" for name, value in s.pass_at_k.items())
-        lines.append(f"{s.name}: {s.problems} problems, n = {s.samples_label} samples each: {figures}")
-        counted = ", ".join(f"{count} {verdict}" for verdict, count in s.verdicts.items() if count)
-        lines.append(f"    verdicts: {counted}")
-        metrics = (paper or {}).get(s.name, {})
-        shown = [f"{label} = {metrics[key] * 100:.2f}%" for key, label in PAPER_METRICS if key in metrics]
-        if "unique_fraction" in metrics:
-            shown.append(f"unique completions = {metrics['unique_fraction'] * 100:.1f}%")
-        if shown:
-            lines.append("    " + ", ".join(shown))
-    return lines
-
-
-def _interval(summary: SuiteSummary, metric: str) -> str:
-    if metric not in summary.intervals:
-        return ""
-    low, high = summary.intervals[metric]
-    level = f"{summary.confidence_level * 100:g}% CI " if summary.confidence_level else ""
-    return f" [{level}{low * 100:.1f}-{high * 100:.1f}]"

@@ -9,14 +9,14 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-__all__ = ["SampleCache", "cache_key"]
+__all__ = ["GenerationCache", "cache_key"]
 
 
 def cache_key(*parts: Any) -> str:
     return hashlib.sha256(json.dumps(parts, sort_keys=True, ensure_ascii=False).encode()).hexdigest()
 
 
-class SampleCache:
+class GenerationCache:
     """One JSON file per (model, tokenizer, sampling parameters, prompt): its samples in index order.
 
     Files are replaced atomically, so an interrupted run leaves every batch it

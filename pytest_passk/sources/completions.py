@@ -3,7 +3,7 @@
 The completions format is that of OpenAI's evaluator: one JSON object a line,
 ``{"task_id": ..., "completion": ...}``, several lines per task for n samples;
 a task's samples are numbered in file order. Model backends write the same
-format, so workers always read samples from a file the controller hands them.
+format; the controller reads the file once and hands test processes the plan.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from pathlib import Path
 
 from ..problems import Problem, ProblemFileError, iter_jsonl
 
-__all__ = ["SamplePlan", "CompletionsFileError", "read_completions"]
+__all__ = ["CompletionPlan", "CompletionsFileError", "read_completions"]
 
 
 SAMPLE_EXTRAS = ("sum_logprob", "mean_logprob", "num_tokens")
@@ -26,11 +26,11 @@ class CompletionsFileError(Exception):
 
 
 @dataclass
-class SamplePlan:
+class CompletionPlan:
     """The completions to evaluate, per task id, in sample-index order.
 
-    ``None`` stands for a null or missing completion (a failed sample).
-    ``reason`` says why a task with no samples is skipped.
+    ``None`` stands for a null or missing completion (a failed sample); with
+    ``reference``, each problem's reference solution is its one sample.
     """
 
     samples: dict[str, list[str | None]] = field(default_factory=dict)
@@ -44,18 +44,37 @@ class SamplePlan:
             return "no reference solution (evaluate samples with --passk-completions or --model)"
         return "no completions for this problem"
 
+    def add(self, task_id: str, completion: str | None, recorded: dict[str, Any]) -> None:
+        """The task's next sample, and what a model recorded beside its text (log-probabilities)."""
+        self.samples.setdefault(task_id, []).append(completion)
+        self.extras.setdefault(task_id, []).append({k: recorded[k] for k in SAMPLE_EXTRAS if k in recorded})
+
     def for_problem(self, problem: Problem) -> list[str | None]:
         if self.reference:
             return [] if problem.canonical_solution is None else [problem.canonical_solution]
         return self.samples.get(problem.task_id, [])
 
+    def by_task(self, problems: list[Problem]) -> dict[str, list[str | None]]:
+        """Every problem's sample texts (the reference solution for a self-check)."""
+        if not self.reference:
+            return self.samples
+        return {p.task_id: [p.canonical_solution] for p in problems if p.canonical_solution is not None}
 
-def read_completions(path: Path, known_task_ids: Collection[str] | None = None) -> SamplePlan:
+    def to_plain(self) -> dict[str, Any]:
+        """What a test process needs of the plan, as plain data (xdist's ``workerinput``):
+        the texts, not the extras only the controller reports."""
+        return {"samples": self.samples, "reference": self.reference}
+
+    @classmethod
+    def from_plain(cls, data: dict[str, Any]) -> CompletionPlan:
+        return cls(samples=data["samples"], reference=data["reference"])
+
+
+def read_completions(path: Path, known_task_ids: Collection[str] | None = None) -> CompletionPlan:
     """Read a completions file; with ``known_task_ids``, reject lines for unknown tasks."""
     if not path.is_file():
         raise CompletionsFileError(f"{path}: completions file not found")
-    samples: dict[str, list[str | None]] = {}
-    extras: dict[str, list[dict[str, Any]]] = {}
+    plan = CompletionPlan()
     try:
         for number, obj in iter_jsonl(path):
             task_id = obj.get("task_id")
@@ -66,10 +85,9 @@ def read_completions(path: Path, known_task_ids: Collection[str] | None = None) 
             completion = obj.get("completion")
             if completion is not None and not isinstance(completion, str):
                 raise CompletionsFileError(f"{path}:{number}: completion must be a string or null")
-            samples.setdefault(task_id, []).append(completion)
-            extras.setdefault(task_id, []).append({k: obj[k] for k in SAMPLE_EXTRAS if k in obj})
+            plan.add(task_id, completion, obj)
     except ProblemFileError as exc:
         raise CompletionsFileError(str(exc)) from None
-    if not samples:
+    if not plan.samples:
         raise CompletionsFileError(f"{path}: no completions in file")
-    return SamplePlan(samples, extras=extras)
+    return plan

@@ -10,11 +10,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .cache import SampleCache, cache_key
+from .cache import GenerationCache, cache_key
+from .completions import CompletionPlan
 from ..problems import Problem
-from .sampling import GeneratedSample, Job, ModelLoadError, SamplingParams
+from .sampling import SERVED_PREFIX, GeneratedCompletion, Job, ModelLoadError, SamplingParams
 
-__all__ = ["ModelOptions", "GenerationReport", "sample_problems"]
+__all__ = ["ModelOptions", "GenerationReport", "generate_completions"]
 
 
 @dataclass(frozen=True)
@@ -32,12 +33,13 @@ class ModelOptions:
 
     @property
     def served(self) -> bool:
-        return self.model.startswith("openai:")
+        return self.model.startswith(SERVED_PREFIX)
 
 
 @dataclass
 class GenerationReport:
-    samples_file: Path
+    plan: CompletionPlan
+    samples_file: Path  # the same samples in the completions format
     generated: int
     cached: int
     tokens: int
@@ -77,7 +79,7 @@ def make_sampler(options: ModelOptions) -> Any:
     )
 
 
-def sample_problems(
+def generate_completions(
     problems: Sequence[Problem],
     options: ModelOptions,
     params: SamplingParams,
@@ -94,7 +96,7 @@ def sample_problems(
         silence_progress_bars()
     sampler = make_sampler(options)
     identity = sampler.identity()
-    cache = SampleCache(cache_dir / "samples")
+    cache = GenerationCache(cache_dir / "samples")
     # Greedy decoding gives one answer: draw it once and repeat it n times.
     wanted = 1 if params.greedy else params.samples
     keys: dict[str, str] = {}
@@ -114,7 +116,7 @@ def sample_problems(
     with tqdm(total=total, unit="sample", desc=f"sampling {options.model}", disable=quiet or total == 0,
               dynamic_ncols=True) as progress:
 
-        def keep(batch: list[tuple[Job, GeneratedSample]]) -> None:
+        def keep(batch: list[tuple[Job, GeneratedCompletion]]) -> None:
             by_key: dict[str, list[dict[str, Any]]] = defaultdict(list)
             for job, sample in batch:
                 by_key[job.key].append(sample.to_json())
@@ -127,15 +129,17 @@ def sample_problems(
         sampler.sample(jobs, params, keep)
     seconds = time.perf_counter() - started
     lines = []
+    plan = CompletionPlan()
     for problem in problems:
         samples = cache.load(keys[problem.task_id])[:wanted]
         if params.greedy:
             samples = samples * params.samples
         for sample in samples:
             lines.append(json.dumps({**sample, "task_id": problem.task_id}, ensure_ascii=False))
+            plan.add(problem.task_id, sample.get("completion"), sample)
     text = "\n".join(lines) + "\n"
     samples_file = cache_dir / "runs" / f"{cache_key(text)}.jsonl"
     samples_file.parent.mkdir(parents=True, exist_ok=True)
     samples_file.write_text(text, encoding="utf-8")
-    return GenerationReport(samples_file, total, cached, sampler.generated_tokens, seconds, identity,
+    return GenerationReport(plan, samples_file, total, cached, sampler.generated_tokens, seconds, identity,
                             weights_loaded=getattr(sampler, "weights_loaded", None))

@@ -6,8 +6,10 @@ import re
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-__all__ = ["CODEX_STOP_SEQUENCES", "CHAT_INSTRUCTION", "Job", "ModelLoadError", "PromptTooLong", "SamplingParams", "GeneratedSample", "truncate_at_stop", "extract_code"]
+__all__ = ["SERVED_PREFIX", "CODEX_STOP_SEQUENCES", "CHAT_INSTRUCTION", "Job", "ModelLoadError", "PromptTooLong", "SamplingParams", "GeneratedCompletion", "truncate_at_stop", "extract_code"]
 
+# ``--model openai:NAME``: a model behind an OpenAI-compatible server, not loaded here.
+SERVED_PREFIX = "openai:"
 # The stop sequences the Codex paper used for HumanEval (section 2.3).
 CODEX_STOP_SEQUENCES = ("\nclass", "\ndef", "\n#", "\nif", "\nprint")
 # What a chat model is asked with --passk-chat; the completion is the code of its reply.
@@ -59,7 +61,7 @@ class Job:
 
 
 @dataclass
-class GeneratedSample:
+class GeneratedCompletion:
     completion: str
     sum_logprob: float = 0.0
     num_tokens: int = 0

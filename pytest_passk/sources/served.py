@@ -19,11 +19,10 @@ import os
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from .sampling import CHAT_INSTRUCTION, GeneratedSample, Job, ModelLoadError, SamplingParams, extract_code, truncate_at_stop
+from .sampling import CHAT_INSTRUCTION, SERVED_PREFIX, GeneratedCompletion, Job, ModelLoadError, SamplingParams, extract_code, truncate_at_stop
 
 __all__ = ["ServedSampler", "SERVED_PREFIX"]
 
-SERVED_PREFIX = "openai:"
 MAX_STOP_SEQUENCES = 4  # OpenAI's own limit; servers that take more get them all on the first try
 
 
@@ -74,7 +73,7 @@ class ServedSampler:
         return CHAT_INSTRUCTION + "```python\n" + prompt + "```" if params.chat else prompt
 
     def sample(self, jobs: Sequence[Job], params: SamplingParams,
-               on_batch: Callable[[list[tuple[Job, GeneratedSample]]], None]) -> None:
+               on_batch: Callable[[list[tuple[Job, GeneratedCompletion]]], None]) -> None:
         """Draw ``job.count`` samples per job, ``on_batch`` called with each answered request."""
         try:
             asyncio.run(self._sample_all(jobs, params, on_batch))
@@ -82,7 +81,7 @@ class ServedSampler:
             raise ModelLoadError(f"--model {SERVED_PREFIX}{self.name}: {self.base_url} refused: {exc}") from None
 
     async def _sample_all(self, jobs: Sequence[Job], params: SamplingParams,
-                          on_batch: Callable[[list[tuple[Job, GeneratedSample]]], None]) -> None:
+                          on_batch: Callable[[list[tuple[Job, GeneratedCompletion]]], None]) -> None:
         client = self.openai.AsyncOpenAI(base_url=self.base_url, api_key=self.api_key, max_retries=self.max_retries,
                                          timeout=self.timeout)
         gate = asyncio.Semaphore(self.concurrency)
@@ -99,7 +98,7 @@ class ServedSampler:
             await client.close()
 
     async def _sample_job(self, client: Any, gate: asyncio.Semaphore, job: Job, params: SamplingParams,
-                          on_batch: Callable[[list[tuple[Job, GeneratedSample]]], None]) -> None:
+                          on_batch: Callable[[list[tuple[Job, GeneratedCompletion]]], None]) -> None:
         """Ask until ``job.count`` samples are in: the missing ones split into requests of
         at most as many choices as the server has shown it returns, all in flight at once,
         each kept (``on_batch``) as soon as it is answered."""
@@ -128,7 +127,7 @@ class ServedSampler:
             if not any(answered):
                 raise RuntimeError(f"{self.base_url} answered with no completion")
 
-    async def _request(self, client: Any, prompt: str, n: int, params: SamplingParams, seed: int) -> list[GeneratedSample]:
+    async def _request(self, client: Any, prompt: str, n: int, params: SamplingParams, seed: int) -> list[GeneratedCompletion]:
         common: dict[str, Any] = {
             "model": self.name, "n": n, "max_tokens": params.max_new_tokens, "seed": seed,
             "temperature": max(params.temperature, 0.0),
@@ -145,7 +144,7 @@ class ServedSampler:
             return await self._create(client, prompt, params, common, stop[:MAX_STOP_SEQUENCES])
 
     async def _create(self, client: Any, prompt: str, params: SamplingParams, common: dict[str, Any],
-                      stop: list[str]) -> list[GeneratedSample]:
+                      stop: list[str]) -> list[GeneratedCompletion]:
         self.requests += 1
         if params.chat:
             response = await client.chat.completions.create(
@@ -159,7 +158,7 @@ class ServedSampler:
         samples = []
         for text, logprobs in texts:
             completion = extract_code(text) if params.chat else truncate_at_stop(text, params.stop)
-            sample = GeneratedSample(completion)
+            sample = GeneratedCompletion(completion)
             if logprobs:
                 sample.sum_logprob, sample.num_tokens = math.fsum(logprobs), len(logprobs)
             else:

@@ -17,7 +17,7 @@ from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer, Stoppi
 
 from .sampling import (
     CHAT_INSTRUCTION,
-    GeneratedSample,
+    GeneratedCompletion,
     Job,
     ModelLoadError,
     PromptTooLong,
@@ -221,7 +221,7 @@ class TransformersSampler:
         return pieces
 
     def sample(self, jobs: Sequence[Job], params: SamplingParams,
-               on_batch: Callable[[list[tuple[Job, GeneratedSample]]], None]) -> None:
+               on_batch: Callable[[list[tuple[Job, GeneratedCompletion]]], None]) -> None:
         """Draw ``job.count`` samples per job; ``on_batch`` gets each finished batch at once
         (so a failure midway keeps what is done).
 
@@ -281,7 +281,7 @@ class TransformersSampler:
         return name, cache
 
     @torch.inference_mode()
-    def _generate(self, prompts: list[str], repeats: int, params: SamplingParams, seed: int) -> list[GeneratedSample]:
+    def _generate(self, prompts: list[str], repeats: int, params: SamplingParams, seed: int) -> list[GeneratedCompletion]:
         encoded = self.tokenizer(prompts, return_tensors="pt", padding=True)
         first_device = next(self.model.parameters()).device
         input_ids = encoded["input_ids"].to(first_device)
@@ -318,6 +318,6 @@ class TransformersSampler:
             text = str(self.tokenizer.decode(generated[row], skip_special_tokens=True))
             completion = extract_code(text) if params.chat else truncate_at_stop(text, params.stop)
             tokens = int(monitor.counts[row])
-            samples.append(GeneratedSample(completion, float(monitor.sums[row]), tokens))
+            samples.append(GeneratedCompletion(completion, float(monitor.sums[row]), tokens))
             self.generated_tokens += tokens
         return samples

@@ -1,0 +1,339 @@
+"""The controller: what happens once per run, in the process pytest was started in.
+
+Without xdist that process also runs the samples (see :mod:`pytest_passk.worker`);
+with xdist it is xdist's controller and never collects. At the start it probes the
+sandbox, opens the verdict journal, decides the completions (a file, the reference
+solutions, or a model sampled here, once) and hands each test process its
+:class:`~pytest_passk.worker.Assignment`; during the run it gathers every sample's
+record from the reports; at the end it scores, judges the gates, writes the reports
+and sets the exit status.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime
+from typing import Any
+
+import pytest
+
+from . import __version__
+from .gates import GATE_FAILED, Baseline, GateError, GateVerdicts, judge
+from .options import Settings, check_output_paths
+from .problems import Problem, ProblemFileError, discover_problem_files, load_problem_file
+from .report.document import problems_hash, report_document, write_json
+from .report.junit import add_junit_properties
+from .report.terminal import header_lines, write_summary
+from .sandbox.journal import VerdictJournal, verdict_key
+from .sandbox.runner import IsolationReport, probe_isolation
+from .scoring.analysis import Analysis, analyse
+from .scoring.summary import SuiteSummary, summarize
+from .sources.completions import CompletionPlan, CompletionsFileError, read_completions
+from .sources.generation import GenerationReport
+from .sources.sampling import ModelLoadError
+from .verdicts import SampleId, SampleRecord
+from .worker import WORKER_KEY, WORKERINPUT_KEY, Assignment
+
+__all__ = ["CONTROLLER_KEY", "Controller", "GateExitStatus", "XdistController"]
+
+
+class Controller:
+    """Registered as the plugin ``passk-controller`` in the process pytest was started in."""
+
+    def __init__(self, config: pytest.Config, settings: Settings) -> None:
+        self.config = config
+        self.settings = settings
+        self._problems: dict[tuple[str, str], Problem] | None = None
+        self.plan = CompletionPlan(reference=True)
+        self.assignment = Assignment(self.plan)
+        self.isolation: IsolationReport | None = None
+        self.journal: VerdictJournal | None = None
+        self.baseline: Baseline | None = None
+        self.generation: GenerationReport | None = None
+        self.records: list[SampleRecord] = []
+        self.harness_errors = 0  # errors of the harness (not of samples): collection, dead workers, runner failures
+        self.summaries: list[SuiteSummary] = []
+        self.analysis = Analysis()
+        self.gates = GateVerdicts()
+        self.report_errors: list[str] = []  # reports that could not be written, one line each
+
+    @property
+    def problems(self) -> dict[tuple[str, str], Problem]:
+        """The problems this run reaches, by (suite, task id), read once; broken files are
+        left to collection to report."""
+        if self._problems is None:
+            self._problems = {}
+            for path in discover_problem_files(self.config.args, self.config.rootpath):
+                try:
+                    self._problems.update(((p.suite, p.task_id), p) for p in load_problem_file(path))
+                except ProblemFileError:
+                    continue
+        return self._problems
+
+    # -- the start ------------------------------------------------------------------
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_sessionstart(self, session: pytest.Session) -> None:
+        """Decide the samples once, before xdist starts any worker (it spawns them in its
+        own trylast sessionstart)."""
+        settings = self.settings
+        check_output_paths(self.config, settings)
+        if settings.baseline is not None:
+            try:
+                self.baseline = Baseline.read(settings.baseline)
+            except GateError as exc:
+                raise pytest.UsageError(str(exc)) from None
+        if self.problems:  # a test run that reaches no problem has nothing to isolate or record
+            self._prepare_execution()
+        self.plan = self._plan()
+        self.assignment = Assignment(self.plan, known=self._recorded_verdicts(),
+                                     dist=str(self.config.getoption("dist", "no")))
+        if WORKER_KEY in self.config.stash:  # this process runs the samples too (no xdist)
+            self.config.stash[WORKER_KEY].assignment = self.assignment
+
+    def _prepare_execution(self) -> None:
+        """Find out which isolation samples will get (refusing a strict run without it),
+        and open the verdict journal, reading it back when resuming."""
+        settings = self.settings
+        try:
+            self.isolation = probe_isolation(settings.isolation, settings.limits.memory)
+        except OSError as exc:
+            raise pytest.UsageError(f"passk: cannot start the sample runner: {exc}") from None
+        if settings.isolation == "strict" and self.isolation.missing:
+            missing = ", ".join(f"{layer} ({why})" for layer, why in self.isolation.missing.items())
+            raise pytest.UsageError(f"passk: --passk-isolation=strict, but not available here: {missing}")
+        try:
+            self.journal = VerdictJournal(settings.cache_dir / "verdicts.jsonl", resume=settings.resume)
+        except OSError as exc:
+            raise pytest.UsageError(f"passk: cannot write the verdict journal in {settings.cache_dir}: {exc}") from None
+
+    def _plan(self) -> CompletionPlan:
+        settings = self.settings
+        if settings.model is not None:
+            return self._generate()
+        if settings.completions is None:
+            return CompletionPlan(reference=True)
+        try:
+            return read_completions(settings.completions, {task_id for _, task_id in self.problems} or None)
+        except CompletionsFileError as exc:
+            raise pytest.UsageError(str(exc)) from None
+
+    def _generate(self) -> CompletionPlan:
+        """Sample every problem this run reaches from the model, once, here."""
+        settings = self.settings
+        assert settings.model is not None
+        from .sources.generation import generate_completions
+
+        try:
+            report = generate_completions(
+                list(self.problems.values()),
+                settings.model,
+                settings.sampling,
+                settings.cache_dir,
+                regenerate=settings.regenerate,
+                quiet=self.config.getoption("verbose") < 0,
+            )
+        except ModelLoadError as exc:
+            raise pytest.UsageError(str(exc)) from None
+        except ImportError as exc:
+            needs = "the openai client" if settings.model.served else "torch and transformers"
+            extra = "serve" if settings.model.served else "model"
+            raise pytest.UsageError(f"--model needs {needs}: pip install 'pytest-passk[{extra}]' ({exc})") from None
+        except Exception as exc:  # a device error, a model that breaks midway: finished batches are cached
+            first_line = (str(exc).strip().splitlines() or [""])[0]
+            pytest.exit(
+                f"passk: sampling from {settings.model.model} failed ({type(exc).__name__}: {first_line}); "
+                "the samples finished so far are cached and a rerun continues from them",
+                returncode=pytest.ExitCode.INTERNAL_ERROR,
+            )
+        self.generation = report
+        if settings.save_completions is not None:
+            settings.save_completions.write_bytes(report.samples_file.read_bytes())
+        return report.plan
+
+    def verdict_key(self, problem: Problem, completion: str | None) -> str:
+        limits = self.settings.limits
+        return verdict_key(problem, completion, limits.timeout, limits.memory, self.settings.isolation)
+
+    def _recorded_verdicts(self) -> dict[SampleId, SampleRecord]:
+        """The samples whose verdicts an interrupted run recorded (with ``--passk-resume``)."""
+        if self.journal is None or not self.journal.known:
+            return {}
+        known = {}
+        for problem in self.problems.values():
+            for index, completion in enumerate(self.plan.for_problem(problem)):
+                entry = self.journal.known.get(self.verdict_key(problem, completion))
+                if entry is not None:
+                    known[(problem.suite, problem.task_id, index)] = entry.for_sample(problem.suite, problem.task_id, index)
+        return known
+
+    def pytest_report_header(self, config: pytest.Config) -> list[str] | None:
+        return header_lines(self.isolation, len(self.assignment.known), self.generation) or None
+
+    # -- during the run -------------------------------------------------------------
+
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        """Each sample's record, from its call report (from any worker)."""
+        if report.when != "call":
+            if report.failed:  # a setup or teardown error, or a worker that died
+                self.harness_errors += 1
+            return
+        for name, value in report.user_properties:
+            if name == "passk":
+                record = SampleRecord.from_properties(value)  # type: ignore[arg-type]
+                self.records.append(record)
+                self.harness_errors += not record.counted
+                self._journal(record)
+
+    def _journal(self, record: SampleRecord) -> None:
+        problem = self.problems.get((record.suite, record.task_id))
+        if self.journal is None or record.resumed or problem is None:
+            return
+        completions = self.plan.for_problem(problem)
+        if record.index < len(completions):
+            self.journal.record(self.verdict_key(problem, completions[record.index]), record)
+
+    def pytest_collectreport(self, report: pytest.CollectReport) -> None:
+        if report.failed:  # a broken problem file
+            self.harness_errors += 1
+
+    # -- the end --------------------------------------------------------------------
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_sessionfinish(self, session: pytest.Session) -> None:
+        """Conclude before other plugins finish (junitxml writes its file then)."""
+        settings = self.settings
+        if self.journal is not None:
+            self.journal.close()
+        if not self.records:
+            return
+        self.summaries = summarize(self.records, settings.ks, settings.confidence)
+        problems = list(self.problems.values())
+        completions = self.plan.by_task(problems)
+        references = {p.task_id: p.canonical_solution for p in problems if p.canonical_solution is not None}
+        with_bleu = settings.bleu and (settings.json_report is not None or settings.html_report is not None)
+        self.analysis = analyse(self.summaries, self.records, self.plan.extras, completions, references, with_bleu)
+        self.gates = judge(self.summaries, list(settings.minimums), self.baseline, list(settings.max_drops),
+                           settings.require_significant)
+        add_junit_properties(self.config, self.summaries, self.gates)
+        if settings.json_report is None and settings.html_report is None:
+            return
+        run = self.run_description() | {"problems_sha256": problems_hash(problems)}
+        document = report_document(self.summaries, self.records, run, self.analysis, self.gates, self.plan.extras,
+                                   completions)
+        from .report.html import write_html
+
+        for kind, path, write in (("JSON", settings.json_report, write_json), ("HTML", settings.html_report, write_html)):
+            if path is None:
+                continue
+            try:
+                write(path, document)
+            except OSError as exc:  # checked at the start, so rare: a full disk, a folder removed meanwhile
+                self.report_errors.append(f"passk: could not write the {kind} report {path}: {exc.strerror or exc}")
+        if self.report_errors:
+            session.exitstatus = pytest.ExitCode.INTERNAL_ERROR
+
+    def run_description(self) -> dict[str, Any]:
+        """What the JSON report records to reproduce and compare the run."""
+        settings = self.settings
+        if settings.model is not None:
+            source = "model"
+        else:
+            source = str(settings.completions) if settings.completions else "reference solutions"
+        run: dict[str, Any] = {
+            "plugin_version": __version__,
+            "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+            "source": source,
+            "timeout": settings.limits.timeout,
+            "memory": settings.limits.memory,
+            "ks": list(settings.ks),
+            "deduplicate": settings.deduplicate,
+        }
+        if self.isolation is not None:
+            run["isolation"] = {"mode": self.isolation.mode, "layers": self.isolation.layers,
+                                "description": self.isolation.description}
+        if settings.model is not None and self.generation is not None:
+            generation = self.generation
+            run["model"] = {"id": settings.model.model, "revision": settings.model.revision, **generation.model_identity}
+            run["sampling"] = dataclasses.asdict(settings.sampling)
+            run["generation"] = {
+                "generated": generation.generated,
+                "weights_loaded": generation.weights_loaded,
+                "cached": generation.cached,
+                "tokens": generation.tokens,
+                "seconds": round(generation.seconds, 3),
+            }
+        return run
+
+    @pytest.hookimpl(wrapper=True, tryfirst=True)
+    def pytest_terminal_summary(self, terminalreporter: Any, config: pytest.Config) -> Any:
+        """After everything else but the final counts (the short summary may list thousands of
+        failed samples), so that pass@k and the gates end the log a CI system shows."""
+        result = yield
+        write_summary(terminalreporter, self.summaries, self.analysis.paper, self.gates, self.harness_errors,
+                      self.report_errors)
+        return result
+
+
+CONTROLLER_KEY = pytest.StashKey[Controller]()
+
+
+class GateExitStatus:
+    """With gates, the gates decide the exit status, not the samples: models never solve everything."""
+
+    def __init__(self, controller: Controller) -> None:
+        self.controller = controller
+
+    @pytest.hookimpl(trylast=True)
+    def pytest_sessionfinish(self, session: pytest.Session) -> None:
+        controller = self.controller
+        if session.exitstatus not in (pytest.ExitCode.OK, pytest.ExitCode.TESTS_FAILED) or controller.harness_errors:
+            return  # interrupted, a usage error, or the harness failed: pytest's own status says so
+        passed = controller.summaries and controller.gates.passed
+        session.exitstatus = pytest.ExitCode.OK if passed else GATE_FAILED
+
+
+class XdistController:
+    """The controller's hooks that exist only with pytest-xdist."""
+
+    def __init__(self, controller: Controller) -> None:
+        self.controller = controller
+        self._problem_files: dict[str, bytes] | None = None
+
+    def problem_files(self) -> dict[str, bytes]:
+        """The problem files this run reaches, by path under the rootdir, for workers on
+        other hosts; read once, however many workers are started."""
+        if self._problem_files is None:
+            config = self.controller.config
+            self._problem_files = {}
+            for path in discover_problem_files(config.args, config.rootpath):
+                try:
+                    self._problem_files[path.relative_to(config.rootpath).as_posix()] = path.read_bytes()
+                except ValueError:
+                    continue  # outside the rootdir: its node ids could not match there anyway
+        return self._problem_files
+
+    def pytest_configure_node(self, node: Any) -> None:
+        assignment = self.controller.assignment
+        spec = node.gateway.spec
+        if not spec.popen or spec.chdir:  # another host, or another directory: the problems travel too (no rsync)
+            assignment = dataclasses.replace(assignment, problem_files=self.problem_files())
+        node.workerinput[WORKERINPUT_KEY] = assignment.to_workerinput()
+
+    def pytest_handlecrashitem(self, crashitem: str, report: pytest.TestReport, sched: Any) -> None:
+        """A worker died (the samples are confined, so not by a sample's doing):
+        an error of the harness, not a model failure. xdist starts a new worker,
+        and the scheduler hands the dead worker's unfinished samples, this one
+        included, to the workers left, so no verdict is lost."""
+        worker = getattr(getattr(report, "node", None), "gateway", None)
+        name = getattr(worker, "id", "a worker")
+        report.when = "setup"  # reported as an error
+        report.longrepr = f"harness error: {name} died while running {crashitem}; its samples run again on another worker"
+
+    def pytest_xdist_make_scheduler(self, config: pytest.Config, log: Any) -> Any:
+        if config.getoption("dist") != "load":
+            return None
+        from .scheduling import ProblemScheduling
+
+        return ProblemScheduling(config, log)
+

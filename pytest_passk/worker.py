@@ -1,0 +1,186 @@
+"""A test process's side of the run: the process that collects the problems and runs
+their samples (the only process without xdist; each xdist worker with it).
+
+It takes its :class:`Assignment` from the controller (from ``workerinput`` under xdist),
+submits samples to its sandbox runner far ahead of the item that reports them (see
+:mod:`pytest_passk.lookahead`), and runs sample items through a lean runtest protocol.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import pytest
+
+from .items import SampleItem
+from .lookahead import Lookahead
+from .options import Settings
+from .sandbox.runner import SampleRunner
+from .sources.completions import CompletionPlan
+from .verdicts import SampleId, SampleRecord
+
+__all__ = ["WORKER_KEY", "WORKERINPUT_KEY", "Assignment", "Worker", "run_sample_protocol"]
+
+WORKERINPUT_KEY = "passk"
+# xdist's schedules that keep each problem's samples on one worker, and the one that
+# deals problems to workers in advance (ProblemScheduling).
+GROUPING_SCHEDULES = ("load", "loadscope", "loadfile", "each")
+DEALING_SCHEDULE = "load"
+
+
+@dataclass(frozen=True)
+class Assignment:
+    """What the controller hands every test process: the completions to evaluate, the
+    samples whose verdicts an interrupted run recorded, xdist's schedule, and for
+    workers on other hosts the problem files (by path under the rootdir)."""
+
+    plan: CompletionPlan
+    known: dict[SampleId, SampleRecord] = field(default_factory=dict)
+    dist: str = "no"
+    problem_files: dict[str, bytes] = field(default_factory=dict)
+
+    def to_workerinput(self) -> dict[str, Any]:
+        """As plain data, which is all execnet carries."""
+        return {"plan": self.plan.to_plain(), "known": [record.to_properties() for record in self.known.values()],
+                "dist": self.dist, "problem_files": self.problem_files}
+
+    @classmethod
+    def from_workerinput(cls, data: dict[str, Any]) -> Assignment:
+        known = (SampleRecord.from_properties(values) for values in data["known"])
+        return cls(CompletionPlan.from_plain(data["plan"]), {record.sample_id: record for record in known},
+                   data["dist"], data["problem_files"])
+
+
+class Worker:
+    """Registered as the plugin ``passk-worker`` in every process that may run samples."""
+
+    def __init__(self, config: pytest.Config, settings: Settings) -> None:
+        self.config = config
+        self.settings = settings
+        self.workerinput: dict[str, Any] | None = getattr(config, "workerinput", None)
+        self.assignment: Assignment | None = None  # the controller's, set at the session's start
+        self._runner: SampleRunner | None = None
+        self.lookahead = Lookahead()
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_sessionstart(self, session: pytest.Session) -> None:
+        if self.workerinput is None:
+            return  # the controller in this process hands over the assignment
+        self.assignment = Assignment.from_workerinput(self.workerinput[WORKERINPUT_KEY])
+        place_problem_files(self.config.rootpath, self.assignment.problem_files)
+
+    @property
+    def plan(self) -> CompletionPlan:
+        assert self.assignment is not None, "the controller assigns the samples at the session's start"
+        return self.assignment.plan
+
+    @property
+    def runner(self) -> SampleRunner:
+        """This process's runner, started on first use."""
+        if self._runner is None:
+            settings = self.settings
+            # Each process that runs samples gets its share of the cores for them.
+            workers = int((self.workerinput or {}).get("workercount", 1))
+            self._runner = SampleRunner(
+                settings.limits,
+                settings.env_passthrough,
+                max(1, (os.cpu_count() or 1) // workers),
+                settings.deduplicate,
+                isolation=settings.isolation,
+                known=self.assignment.known if self.assignment else {},
+                suspicious_passes=settings.suspicious_passes,
+            )
+        return self._runner
+
+    @pytest.hookimpl(trylast=True)
+    def pytest_collection_modifyitems(self, session: pytest.Session, config: pytest.Config,
+                                      items: list[pytest.Item]) -> None:
+        """Remember which samples this process will run, and in what order, as far as the
+        schedule tells: all of them without xdist, the dealt problems' under per-problem
+        scheduling, and whole problems wherever the schedule keeps them together."""
+        samples = [item for item in items if isinstance(item, SampleItem) and item.index >= 0]
+        workerinput = self.workerinput
+        dist = self.assignment.dist if self.assignment else "no"
+        groups: dict[Any, list[Any]] = {}
+        if workerinput is None or dist in GROUPING_SCHEDULES:
+            for item in samples:
+                groups.setdefault(item.group_key, []).append(item)
+        ordered: list[SampleItem] = []
+        if workerinput is None:  # one process runs every item, in this order
+            ordered = samples
+        elif dist == DEALING_SCHEDULE:  # per-problem scheduling dealt this worker its problems
+            from .scheduling import owned_scopes, problem_scope, worker_index
+
+            mine = owned_scopes((item.nodeid for item in items), worker_index(workerinput["workerid"]),
+                                int(workerinput["workercount"]))
+            ordered = [item for item in samples if problem_scope(item.nodeid) in mine]
+        self.lookahead = Lookahead(ordered, groups)
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_runtest_protocol(self, item: pytest.Item, nextitem: pytest.Item | None) -> bool | None:
+        if not isinstance(item, SampleItem):
+            return None
+        if item.index >= 0:
+            # Queue what comes next: it runs in the fork server while pytest reports this item.
+            runner = self.runner
+            for upcoming in self.lookahead.upcoming(item, nextitem):
+                upcoming.submit(runner)  # type: ignore[attr-defined]
+        run_sample_protocol(item, nextitem)
+        return True
+
+    def pytest_sessionfinish(self, session: pytest.Session) -> None:
+        if self._runner is not None:
+            self._runner.close()
+            self._runner = None
+
+
+WORKER_KEY = pytest.StashKey[Worker]()
+
+
+def place_problem_files(rootpath: Path, files: dict[str, bytes]) -> None:
+    """On a worker on another host: write the problem files the controller sent where
+    collection finds them, at the same paths under the rootdir, so that node ids match."""
+    for relative, data in files.items():
+        target = rootpath / relative
+        if not target.exists():
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_bytes(data)
+
+
+# A leaner runtest protocol for sample items. pytest reports every item three times
+# (setup, call, teardown); under xdist each report is serialized, sent to the controller
+# and replayed there, which costs as much as running a sample. A sample has no fixtures,
+# so its setup and teardown say nothing unless they fail: this still runs all three
+# phases through pytest's own hooks (capture, logging, skip marks, -x all work), but
+# logs the setup and teardown reports only when they are not plain passes.
+
+def _run_phase(item: pytest.Item, when: Literal["setup", "call", "teardown"], always_report: bool,
+               **kwargs: object) -> bool:
+    """Run one phase; log its report if it failed, was skipped, or ``always_report``. True if it passed."""
+    ihook = item.ihook
+    hook = {"setup": ihook.pytest_runtest_setup, "call": ihook.pytest_runtest_call,
+            "teardown": ihook.pytest_runtest_teardown}[when]
+    reraise: tuple[type[BaseException], ...] = (pytest.exit.Exception,)
+    if not item.config.getoption("usepdb", False):
+        reraise += (KeyboardInterrupt,)
+    call = pytest.CallInfo.from_call(lambda: hook(item=item, **kwargs), when=when, reraise=reraise)
+    if call.excinfo is None and not always_report:
+        return True
+    report: pytest.TestReport = ihook.pytest_runtest_makereport(item=item, call=call)
+    ihook.pytest_runtest_logreport(report=report)
+    if call.excinfo is not None and report.failed and not isinstance(call.excinfo.value, pytest.skip.Exception):
+        ihook.pytest_exception_interact(node=item, call=call, report=report)
+    return report.passed
+
+
+def run_sample_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> None:
+    item.ihook.pytest_runtest_logstart(nodeid=item.nodeid, location=item.location)
+    if _run_phase(item, "setup", always_report=False):
+        _run_phase(item, "call", always_report=True)
+    if item.session.shouldfail or item.session.shouldstop:
+        nextitem = None
+    _run_phase(item, "teardown", always_report=False, nextitem=nextitem)
+    item.ihook.pytest_runtest_logfinish(nodeid=item.nodeid, location=item.location)
