@@ -12,11 +12,14 @@ import numpy as np
 from ..scoring.confidence import bootstrap_interval
 from ..scoring.estimator import pass_at_k
 from ..scoring.summary import task_order
+from ..verdicts import Verdict
 
 __all__ = ["write_html", "pass_at_k_curve"]
 
-VERDICT_COLOURS = {"passed": "#2e7d32", "failed": "#c62828", "timeout": "#ef6c00", "crashed": "#6a1b9a",
-                   "oom": "#4527a0", "suspicious": "#f9a825", "error": "#616161"}
+# By the verdict's name, as the JSON document spells it.
+VERDICT_COLOURS = {Verdict.PASSED.value: "#2e7d32", Verdict.FAILED.value: "#c62828", Verdict.TIMEOUT.value: "#ef6c00",
+                   Verdict.CRASHED.value: "#6a1b9a", Verdict.OOM.value: "#4527a0", Verdict.SUSPICIOUS.value: "#f9a825",
+                   Verdict.ERROR.value: "#616161"}
 CURVE_POINTS = 24
 CURVE_RESAMPLES = 2000
 
