@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -43,6 +44,7 @@ class Controller:
     def __init__(self, config: pytest.Config, settings: Settings) -> None:
         self.config = config
         self.settings = settings
+        self._problem_paths: list[Path] | None = None
         self._problems: dict[tuple[str, str], Problem] | None = None
         self.plan = CompletionPlan(reference=True)
         self.assignment = Assignment(self.plan)
@@ -58,12 +60,19 @@ class Controller:
         self.report_errors: list[str] = []  # reports that could not be written, one line each
 
     @property
+    def problem_paths(self) -> list[Path]:
+        """The problem files collecting this run's arguments reaches, found once."""
+        if self._problem_paths is None:
+            self._problem_paths = discover_problem_files(self.config.args, self.config.rootpath)
+        return self._problem_paths
+
+    @property
     def problems(self) -> dict[tuple[str, str], Problem]:
         """The problems this run reaches, by (suite, task id), read once; broken files are
         left to collection to report."""
         if self._problems is None:
             self._problems = {}
-            for path in discover_problem_files(self.config.args, self.config.rootpath):
+            for path in self.problem_paths:
                 try:
                     self._problems.update(((p.suite, p.task_id), p) for p in load_problem_file(path))
                 except ProblemFileError:
@@ -83,7 +92,7 @@ class Controller:
                 self.baseline = Baseline.read(settings.baseline)
             except GateError as exc:
                 raise pytest.UsageError(str(exc)) from None
-        if self.problems:  # a test run that reaches no problem has nothing to isolate or record
+        if self.problem_paths:  # a test run that reaches no problem has nothing to isolate or record
             self._prepare_execution()
         self.plan = self._plan()
         self.assignment = Assignment(self.plan, known=self._recorded_verdicts(),
@@ -148,7 +157,7 @@ class Controller:
             )
         self.generation = report
         if settings.save_completions is not None:
-            settings.save_completions.write_bytes(report.samples_file.read_bytes())
+            report.plan.write_jsonl(settings.save_completions)
         return report.plan
 
     def verdict_key(self, problem: Problem, completion: str | None) -> str:
@@ -304,11 +313,11 @@ class XdistController:
         """The problem files this run reaches, by path under the rootdir, for workers on
         other hosts; read once, however many workers are started."""
         if self._problem_files is None:
-            config = self.controller.config
+            rootpath = self.controller.config.rootpath
             self._problem_files = {}
-            for path in discover_problem_files(config.args, config.rootpath):
+            for path in self.controller.problem_paths:
                 try:
-                    self._problem_files[path.relative_to(config.rootpath).as_posix()] = path.read_bytes()
+                    self._problem_files[path.relative_to(rootpath).as_posix()] = path.read_bytes()
                 except ValueError:
                     continue  # outside the rootdir: its node ids could not match there anyway
         return self._problem_files

@@ -136,7 +136,7 @@ def test_failure_midway_keeps_finished_batches(tmp_path: Path, random_model: Pat
     monkeypatch.undo()
     report = generation.generate_completions(problems, options, params, tmp_path, quiet=True)
     assert (report.cached, report.generated) == (2, 4)  # one batch of 2 kept, the other 4 drawn now
-    assert len(saved(report.samples_file)) == 6
+    assert [len(texts) for texts in report.plan.samples.values()] == [2, 2, 2]
 
 
 def test_truncate_at_first_stop_sequence() -> None:

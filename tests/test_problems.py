@@ -8,7 +8,7 @@ import pytest
 
 from pytest_passk.problems import HANDWRITTEN_SUITE, ProblemFileError, load_problem_file
 
-from .conftest import TOY_PROBLEMS, write_jsonl
+from .conftest import TOY_PROBLEMS
 
 HANDWRITTEN = '''"""docstring of the file"""
 import math

@@ -538,7 +538,7 @@ def main() -> None:
     missing = confinement.missing()
     hidden, entry_error = confinement.hidden_paths()
     with os.fdopen(os.dup(replies), "wb") as first:
-        wire.write(first, wire.Ready(layers, confinement.describe(), hidden, entry_error))
+        wire.write(first, wire.Ready(layers, hidden, entry_error))
     if (mode == "strict" and missing) or hidden or entry_error:
         confinement.close()
         return

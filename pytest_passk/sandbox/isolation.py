@@ -547,10 +547,6 @@ class Confinement:
                   for path in report["unseen"]}
         return hidden, str(report["error"])
 
-    def describe(self) -> str:
-        """One line for the report header."""
-        return describe(self.mode, self.layers)
-
     def close(self) -> None:
         for cgroup in self.cgroups.values():
             cgroup.close()

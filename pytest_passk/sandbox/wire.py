@@ -10,8 +10,8 @@ Requests, test process -> fork server:
 
 Replies, fork server -> test process:
 
-* ``ready`` ``{layers, description, hidden, entry_error}``: first, once: the isolation in
-  force (layer -> "" or why not), the import paths a sample could not see (path -> layer),
+* ``ready`` ``{layers, hidden, entry_error}``: first, once: the isolation in force
+  (layer -> "" or why not), the import paths a sample could not see (path -> layer),
   and why no sample can start at all ("" when one can);
 * ``verdict`` ``{id, verdict, message, seconds}``: sample ``id``'s verdict, in any order.
 """
@@ -68,7 +68,6 @@ class RunSample:
 class Ready:
     kind: ClassVar[str] = "ready"
     layers: dict[str, str]
-    description: str
     hidden: dict[str, str]
     entry_error: str
 

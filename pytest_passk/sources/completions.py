@@ -8,6 +8,7 @@ format; the controller reads the file once and hands test processes the plan.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Collection
 from dataclasses import dataclass, field
 from typing import Any
@@ -59,6 +60,16 @@ class CompletionPlan:
         if not self.reference:
             return self.samples
         return {p.task_id: [p.canonical_solution] for p in problems if p.canonical_solution is not None}
+
+    def write_jsonl(self, path: Path) -> None:
+        """In the completions format, with what the model recorded beside each text."""
+        with path.open("w", encoding="utf-8") as out:
+            for task_id, completions in self.samples.items():
+                recorded = self.extras.get(task_id, [])
+                for index, completion in enumerate(completions):
+                    extras = recorded[index] if index < len(recorded) else {}
+                    row = {"completion": completion, **extras, "task_id": task_id}
+                    out.write(json.dumps(row, ensure_ascii=False) + "\n")
 
     def to_plain(self) -> dict[str, Any]:
         """What a test process needs of the plan, as plain data (xdist's ``workerinput``):

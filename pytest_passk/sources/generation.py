@@ -1,8 +1,7 @@
-"""The controller's model step: sample what the cache lacks, then write the samples file workers read."""
+"""The controller's model step: sample what the cache lacks, and hand back the run's completion plan."""
 
 from __future__ import annotations
 
-import json
 import time
 from collections import defaultdict
 from collections.abc import Sequence
@@ -39,7 +38,6 @@ class ModelOptions:
 @dataclass
 class GenerationReport:
     plan: CompletionPlan
-    samples_file: Path  # the same samples in the completions format
     generated: int
     cached: int
     tokens: int
@@ -88,8 +86,8 @@ def generate_completions(
     regenerate: bool = False,
     quiet: bool = False,
 ) -> GenerationReport:
-    """Make sure ``params.samples`` samples exist for every problem and write them,
-    in the completions format with log-probabilities, to a file under ``cache_dir``."""
+    """Make sure ``params.samples`` samples exist for every problem in the cache under
+    ``cache_dir``, and return them as the run's plan, with their log-probabilities."""
     from tqdm import tqdm
 
     if quiet and not options.served:
@@ -128,18 +126,12 @@ def generate_completions(
 
         sampler.sample(jobs, params, keep)
     seconds = time.perf_counter() - started
-    lines = []
     plan = CompletionPlan()
     for problem in problems:
         samples = cache.load(keys[problem.task_id])[:wanted]
         if params.greedy:
             samples = samples * params.samples
         for sample in samples:
-            lines.append(json.dumps({**sample, "task_id": problem.task_id}, ensure_ascii=False))
             plan.add(problem.task_id, sample.get("completion"), sample)
-    text = "\n".join(lines) + "\n"
-    samples_file = cache_dir / "runs" / f"{cache_key(text)}.jsonl"
-    samples_file.parent.mkdir(parents=True, exist_ok=True)
-    samples_file.write_text(text, encoding="utf-8")
-    return GenerationReport(plan, samples_file, total, cached, sampler.generated_tokens, seconds, identity,
+    return GenerationReport(plan, total, cached, sampler.generated_tokens, seconds, identity,
                             weights_loaded=getattr(sampler, "weights_loaded", None))
