@@ -60,9 +60,8 @@ def run_reference(samples: Path, workers: int, ks: list[int]) -> tuple[float, di
 
 
 def compare(samples: Path, report: Path) -> None:
-    ours: dict[tuple[str, int], str] = {
-        (s["task_id"], s["index"]): s["verdict"] for s in json.loads(report.read_text())["samples"]
-    }
+    rows = {(s["task_id"], s["index"]): s for s in json.loads(report.read_text())["samples"]}
+    ours: dict[tuple[str, int], str] = {key: row["verdict"] for key, row in rows.items()}
     index: dict[str, int] = {}
     agree = differ = timing = suspicious = 0
     for row in stream_jsonl(str(samples) + "_results.jsonl"):
@@ -72,7 +71,8 @@ def compare(samples: Path, report: Path) -> None:
         if (mine == "passed") == row["passed"]:
             agree += 1
         elif mine == "suspicious" and row["passed"]:
-            suspicious += 1  # passed there on a result of the completion's own class that overrides comparison
+            suspicious += 1  # flagged on purpose: passes only the reference evaluator's way
+            print(f"  suspicious here, passed there: {row['task_id']}[{i}]: {rows[(row['task_id'], i)]['message']}")
         elif mine == "timeout" or row["result"] == "timed out":
             timing += 1
         else:

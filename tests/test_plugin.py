@@ -232,7 +232,8 @@ def test_results_overriding_comparison_are_suspicious(pytester: pytest.Pytester,
     pytester.runpytest("problems", *mode, f"--passk-completions={path}", f"--passk-json={report}")
     samples = read_report(report)["samples"]
     assert [s["verdict"] for s in samples] == ["suspicious", "suspicious", "suspicious", "passed", "failed"]  # type: ignore[index]
-    assert "Yes.__eq__" in samples[0]["message"]  # type: ignore[index]
+    assert "add returned a add.<locals>.Yes" in samples[0]["message"]  # type: ignore[index]
+    assert "a class the completion defined, compared as its plain base" in samples[2]["message"]  # type: ignore[index]
     assert read_report(report)["suites"][0]["verdicts"]["suspicious"] == 3  # type: ignore[index]
 
 

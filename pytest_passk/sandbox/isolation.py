@@ -474,8 +474,10 @@ class Confinement:
             raise OSError(ctypes.get_errno(), "capset")
         self.prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0)
 
-    def enter(self, slot: int, timeout: float) -> None:
-        """In the sample, before any of its code runs: join the slot's cgroups, set limits, drop privileges."""
+    def enter(self, slot: int, timeout: float | None) -> None:
+        """In the sample, before any of its code runs: join the slot's cgroups, set limits, drop
+        privileges. ``timeout`` None: no CPU-time limit yet (a candidate started ahead of its
+        sample sets it with :meth:`limit_cpu` when the sample comes; lowering a limit needs no privilege)."""
         for cgroup in self.cgroups.values():
             os.write(cgroup.procs[slot], b"0")
         if self.in_force("parent-death"):
@@ -484,8 +486,8 @@ class Confinement:
             self._enter_pid_namespace()  # before RLIMIT_NPROC, which counts every process of the user
         if self.memory > 0:
             resource.setrlimit(resource.RLIMIT_AS, (self.memory, self.memory))
-        cpu = math.ceil(timeout) + 1
-        resource.setrlimit(resource.RLIMIT_CPU, (cpu, cpu + 1))
+        if timeout is not None:
+            self.limit_cpu(timeout)
         resource.setrlimit(resource.RLIMIT_FSIZE, (FILE_SIZE_LIMIT, FILE_SIZE_LIMIT))
         resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
         if self.mode != "basic":
@@ -494,6 +496,11 @@ class Confinement:
                 resource.setrlimit(resource.RLIMIT_NPROC, (SAMPLE_PROCESSES, SAMPLE_PROCESSES))
         if self.in_force("no-capabilities"):
             self.drop_capabilities()
+
+    @staticmethod
+    def limit_cpu(timeout: float) -> None:
+        cpu = math.ceil(timeout) + 1
+        resource.setrlimit(resource.RLIMIT_CPU, (cpu, cpu + 1))
 
     def set_cpu_weight(self, slot: int, demoted: bool) -> bool:
         cgroup = self.cgroups.get("cpu")

@@ -1,8 +1,8 @@
 """Verdicts recorded as they arrive, so that an interrupted run can resume.
 
 The controller writes one line per sample's verdict under a key that hashes
-everything that decides it (the problem's prompt, test and entry point, the
-completion, the limits and the isolation mode), so a rerun finds exactly the
+everything that decides it (the way of judging, the problem's prompt, test and
+entry point, the completion, the limits and the isolation mode), so a rerun finds exactly the
 verdicts that still hold and executes the rest. Harness errors are never
 recorded: they say nothing about the sample.
 """
@@ -21,8 +21,13 @@ from ..verdicts import SampleRecord, Verdict
 __all__ = ["VerdictJournal", "JournalEntry", "verdict_key"]
 
 
+# How a verdict is reached; a journal written under another way of judging is not reused.
+JUDGING = "trusted-check-1"
+
+
 def verdict_key(problem: Problem, completion: str | None, timeout: float, memory: int, isolation: str) -> str:
-    material = json.dumps([problem.prompt, problem.test, problem.entry_point, completion, timeout, memory, isolation])
+    material = json.dumps([JUDGING, problem.prompt, problem.test, problem.entry_point, completion, timeout, memory,
+                           isolation])
     return hashlib.sha256(material.encode("utf-8", "surrogatepass")).hexdigest()
 
 

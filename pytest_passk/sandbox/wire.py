@@ -14,6 +14,10 @@ Replies, fork server -> test process:
   (layer -> "" or why not), the import paths a sample could not see (path -> layer),
   and why no sample can start at all ("" when one can);
 * ``verdict`` ``{id, verdict, message, seconds}``: sample ``id``'s verdict, in any order.
+
+Inside the fork server, its judges (one per slot) take the same ``problem`` and
+``sample`` requests and answer ``verdict``, or ``exited`` ``{id, status, seconds}``
+when the sample's candidate ended before its check did.
 """
 
 from __future__ import annotations
@@ -24,7 +28,7 @@ import struct
 from dataclasses import dataclass
 from typing import IO, ClassVar, Union
 
-__all__ = ["Verdict", "DefineProblem", "RunSample", "Ready", "SampleVerdict", "Message", "encode", "decode",
+__all__ = ["Verdict", "DefineProblem", "RunSample", "Ready", "SampleVerdict", "CandidateExited", "Message", "encode", "decode",
            "write", "read", "FrameBuffer"]
 
 HEADER = struct.Struct(">I")
@@ -65,6 +69,17 @@ class RunSample:
 
 
 @dataclass(frozen=True)
+class CandidateExited:
+    """Judge -> fork server: sample ``id``'s candidate ended (``status``, as ``waitpid``
+    gives it) before the check did; the fork server, which knows the cgroups, says why."""
+
+    kind: ClassVar[str] = "exited"
+    id: int
+    status: int
+    seconds: float
+
+
+@dataclass(frozen=True)
 class Ready:
     kind: ClassVar[str] = "ready"
     layers: dict[str, str]
@@ -84,8 +99,9 @@ class SampleVerdict:
         object.__setattr__(self, "verdict", Verdict(self.verdict))
 
 
-Message = Union[DefineProblem, RunSample, Ready, SampleVerdict]
-MESSAGES: dict[str, type[Message]] = {cls.kind: cls for cls in (DefineProblem, RunSample, Ready, SampleVerdict)}
+Message = Union[DefineProblem, RunSample, Ready, SampleVerdict, CandidateExited]
+MESSAGES: dict[str, type[Message]] = {cls.kind: cls for cls in (DefineProblem, RunSample, Ready, SampleVerdict,
+                                                                 CandidateExited)}
 
 
 def encode(message: Message) -> bytes:

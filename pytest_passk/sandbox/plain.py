@@ -1,0 +1,227 @@
+"""Plain data across the sandbox's wall (stdlib only: the fork server imports it before it forks).
+
+A sample's check runs in a trusted process and the candidate in the sandboxed
+one (see :mod:`pytest_passk.sandbox.judge`); what crosses between them is plain
+data only: None, bool, int, float, complex, str, bytes, and lists, tuples, sets,
+frozensets and dicts of them. Encoded as JSON in which every container is an
+array whose first element names its type, so a decoder builds nothing but those
+types (no pickle: a reader never runs code it is sent), and every frame is
+bounded in size.
+
+The candidate's side is lenient where the reference evaluator would have
+compared equal anyway: a subclass of a plain type (``OrderedDict``, a
+``namedtuple``, ``numpy.float64``) crosses as its plain base, and a numpy scalar
+as the Python number it holds. Anything else (a class of the completion's, a
+generator, a function) is :class:`NotPlain`.
+"""
+
+from __future__ import annotations
+
+import decimal
+import fractions
+import json
+import os
+import select
+import struct
+import time
+from typing import Any, Callable
+
+__all__ = ["LIMIT", "NotPlain", "TooLarge", "Malformed", "Encoder", "decode", "Channel"]
+
+LIMIT = 16 << 20  # bytes in one frame: far above any HumanEval result, far below a sandbox's memory
+DEPTH = 100  # nesting of containers
+HEADER = struct.Struct(">I")
+PLAIN_SCALARS = (type(None), bool, int, float, str)
+CONTAINERS = {list: "l", tuple: "t", set: "s", frozenset: "f"}
+BASES = (bool, int, float, complex, str, bytes, bytearray, list, tuple, dict, set, frozenset)
+BIG_INT = 1 << 4000  # beyond this an int crosses in hexadecimal (Python caps int<->str conversion)
+
+
+class NotPlain(Exception):
+    """A value that can't cross: its description says what it was."""
+
+
+class TooLarge(NotPlain):
+    """A value over the bound on what crosses."""
+
+
+class Malformed(Exception):
+    """A frame or value that is not what the protocol allows."""
+
+
+class Encoder:
+    """Turns values into the tagged JSON tree. ``functions`` (the trusted side only):
+    how a callable argument crosses, as a reference the other side calls back through.
+    ``suspect`` decides whether a class is one whose instances can't cross as their base
+    (the candidate's side: a class the completion defined); ``converted`` collects the
+    names of those that crossed as their base anyway, for the verdict's reasons."""
+
+    def __init__(self, functions: Callable[[Any], int] | None = None,
+                 made_by_completion: Callable[[type], bool] | None = None) -> None:
+        self.functions = functions
+        self.made_by_completion = made_by_completion
+        self.converted: list[str] = []
+
+    def encode(self, value: Any) -> Any:
+        """``value`` as a tagged tree; :class:`NotPlain` if it can't cross."""
+        try:
+            return self.tree(value, 0)
+        except RecursionError:
+            raise NotPlain(f"containers nested more than {DEPTH} deep") from None
+
+    def tree(self, value: Any, depth: int) -> Any:
+        kind = type(value)
+        if kind in PLAIN_SCALARS:
+            if kind is int and not -BIG_INT < value < BIG_INT:
+                return ["i", hex(value)]
+            return value
+        if depth > DEPTH:
+            raise NotPlain(f"containers nested more than {DEPTH} deep")
+        tag = CONTAINERS.get(kind)
+        if tag is not None:
+            return [tag, *(self.tree(item, depth + 1) for item in value)]
+        if kind is dict:
+            items = ["d"]
+            for key, item in value.items():
+                items += (self.tree(key, depth + 1), self.tree(item, depth + 1))
+            return items
+        if kind is complex:
+            return ["c", value.real, value.imag]
+        if kind is bytes or kind is bytearray:
+            return ["b" if kind is bytes else "B", value.decode("latin-1")]
+        if kind is fractions.Fraction:
+            return ["F", self.tree(value.numerator, depth), self.tree(value.denominator, depth)]
+        if kind is decimal.Decimal:
+            return ["D", str(value)]
+        return self.other(value, kind, depth)
+
+    def other(self, value: Any, kind: type, depth: int) -> Any:
+        if self.functions is not None and callable(value):
+            return ["fn", self.functions(value)]
+        if kind.__module__ == "numpy" and getattr(value, "shape", None) == () and hasattr(value, "item"):
+            return self.tree(value.item(), depth)  # a numpy scalar: the number it holds
+        base = next((base for base in BASES if isinstance(value, base)), None)
+        if base is None:
+            raise NotPlain(f"a {describe_type(kind)}")
+        if self.made_by_completion is not None and self.made_by_completion(kind):
+            self.converted.append(kind.__name__)
+        # The base type's own methods read the data, whatever the subclass overrides.
+        if base in (list, tuple, set, frozenset):
+            return [CONTAINERS[base], *(self.tree(item, depth + 1) for item in base.__iter__(value))]
+        if base is dict:
+            return self.tree({key: dict.__getitem__(value, key) for key in dict.__iter__(value)}, depth)
+        plain = {bool: bool, int: int.__int__, float: float.__float__, complex: lambda v: complex(v.real, v.imag),
+                 str: str.__str__, bytes: bytes, bytearray: bytearray}[base](value)
+        if type(plain) is not base:
+            raise NotPlain(f"a {describe_type(kind)}")
+        return self.tree(plain, depth)
+
+
+def describe_type(kind: type) -> str:
+    module = kind.__module__
+    return kind.__qualname__ if module in ("builtins", "__main__", None) else f"{module}.{kind.__qualname__}"
+
+
+def decode(tree: Any, functions: Callable[[int], Any] | None = None) -> Any:
+    """The value a tagged tree stands for; :class:`Malformed` for anything else.
+    ``functions`` (the candidate's side only): the callable a reference stands for."""
+    try:
+        return build(tree, functions, 0)
+    except (TypeError, ValueError, IndexError, KeyError, OverflowError, RecursionError, ArithmeticError) as exc:
+        raise Malformed(f"{type(exc).__name__}: {exc}") from None
+
+
+def build(tree: Any, functions: Callable[[int], Any] | None, depth: int) -> Any:
+    kind = type(tree)
+    if kind in PLAIN_SCALARS:
+        return tree
+    if kind is not list or not tree or type(tree[0]) is not str or depth > DEPTH + 1:
+        raise Malformed("not a tagged value")
+    tag, rest = tree[0], tree[1:]
+    if tag in ("l", "t", "s", "f"):
+        items = [build(item, functions, depth + 1) for item in rest]
+        return {"l": list, "t": tuple, "s": set, "f": frozenset}[tag](items)
+    if tag == "d":
+        if len(rest) % 2:
+            raise Malformed("a dict of odd length")
+        values = [build(item, functions, depth + 1) for item in rest]
+        return dict(zip(values[::2], values[1::2]))
+    if tag == "c":
+        real, imag = rest
+        return complex(float(real), float(imag))
+    if tag in ("b", "B"):
+        (text,) = rest
+        return (bytes if tag == "b" else bytearray)(str(text).encode("latin-1"))
+    if tag == "i":
+        (text,) = rest
+        return int(str(text), 16)
+    if tag == "F":
+        numerator, denominator = (build(item, functions, depth + 1) for item in rest)
+        return fractions.Fraction(int(numerator), int(denominator))
+    if tag == "D":
+        (text,) = rest
+        return decimal.Decimal(str(text))
+    if tag == "fn" and functions is not None:
+        (reference,) = rest
+        return functions(int(reference))
+    raise Malformed(f"unknown tag {tag!r}")
+
+
+class Channel:
+    """Length-prefixed frames, read from one descriptor and written to another (a pipe's
+    ends: the fewest system calls a round trip can take). A frame longer than
+    :data:`LIMIT` is never read: :class:`Malformed`."""
+
+    def __init__(self, reading: int, writing: int, deadline: float | None = None,
+                 expired: type[BaseException] = TimeoutError) -> None:
+        self.reading, self.writing = reading, writing
+        self.read, self.write = os.read, os.write  # bound before a completion can patch them
+        self.buffer = b""
+        self.deadline, self.expired = deadline, expired  # (time.monotonic) past it, waiting raises ``expired``
+
+    def send(self, message: list[Any]) -> None:
+        """Write one message; :class:`NotPlain` (nothing written) if it is over the bound."""
+        data = json.dumps(message, separators=(",", ":")).encode()
+        if len(data) > LIMIT:
+            raise TooLarge(f"{len(data):,} bytes encoded, over the {LIMIT >> 20} MiB bound on what crosses")
+        frame = HEADER.pack(len(data)) + data
+        while frame:
+            frame = frame[self.write(self.writing, frame):]
+
+    def request(self, message: list[Any], serve: Callable[[list[Any]], None]) -> list[Any]:
+        """Send ``message``; return the reply, serving the calls the other side makes meanwhile
+        (a callback the test handed the candidate, and what that callback calls in turn)."""
+        self.send(message)
+        while True:
+            reply = self.receive()
+            if reply[0] != "call":
+                return reply
+            serve(reply)
+
+    def receive(self) -> list[Any]:
+        """The next message; EOFError when the other side closed its end."""
+        self.fill(HEADER.size)
+        (size,) = HEADER.unpack_from(self.buffer)
+        if size > LIMIT:
+            raise Malformed(f"a frame of {size:,} bytes, over the {LIMIT >> 20} MiB bound")
+        end = HEADER.size + size
+        self.fill(end)
+        data, self.buffer = self.buffer[HEADER.size:end], self.buffer[end:]
+        try:
+            message = json.loads(data)
+        except (ValueError, RecursionError) as exc:
+            raise Malformed(f"not JSON ({exc})") from None
+        if type(message) is not list or not message or type(message[0]) is not str:
+            raise Malformed("not a message")
+        return message
+
+    def fill(self, size: int) -> None:
+        while len(self.buffer) < size:
+            if self.deadline is not None:
+                remaining = self.deadline - time.monotonic()
+                if remaining <= 0 or not select.select([self.reading], [], [], remaining)[0]:
+                    raise self.expired("Timed out!")
+            chunk = self.read(self.reading, max(size - len(self.buffer), 1 << 16))
+            if not chunk:
+                raise EOFError
+            self.buffer += chunk

