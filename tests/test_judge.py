@@ -3,7 +3,9 @@ candidate in the sandbox, and only plain data crosses between them."""
 
 from __future__ import annotations
 
+import os
 import textwrap
+import time
 from pathlib import Path
 
 import pytest
@@ -209,3 +211,23 @@ def test_arguments_changed_in_place_and_exceptions_come_back_to_the_test() -> No
                                          "    sorted(xs)\n", "    return None if xs is None else xs.sort()\n"])
     assert [verdict for verdict, _ in outcomes] == [Verdict.PASSED, Verdict.FAILED, Verdict.FAILED]
     assert "AssertionError: no TypeError" in outcomes[2][1]
+
+
+def test_the_time_limit_does_not_count_waiting_for_a_cpu(monkeypatch: pytest.MonkeyPatch) -> None:
+    from pytest_passk.sandbox import judge
+
+    started = time.monotonic() - 4.0  # a 3 s sample, 4 s in
+    deadline = judge.Deadline(started, 3.0, os.getpid())
+    monkeypatch.setattr(deadline, "waited_for_cpu", lambda: 0.0)
+    assert deadline.remaining() < 0  # it had the CPU: timed out
+    monkeypatch.setattr(deadline, "waited_for_cpu", lambda: 2.5)
+    assert deadline.remaining() == pytest.approx(1.5, abs=0.05)  # it waited 2.5 s for one: 1.5 s left
+    monkeypatch.setattr(deadline, "waited_for_cpu", lambda: 100.0)
+    assert deadline.remaining() == pytest.approx(judge.STARVED_LIMIT * 3.0 - 4.0, abs=0.05)  # never past the cap
+
+
+def test_a_sample_that_sleeps_times_out_on_time() -> None:
+    started = time.monotonic()
+    ((verdict, _),) = runner_verdicts(ADD, ["    import time\n    time.sleep(30)\n"])
+    assert verdict is Verdict.TIMEOUT
+    assert time.monotonic() - started < 3.0 + 2.0

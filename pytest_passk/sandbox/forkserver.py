@@ -208,7 +208,8 @@ class Server:
             self.reply(wire.SampleVerdict(request.id, Verdict.ERROR, f"could not start the sample (harness error): {exc}", 0.0))
             return
         slot.sample_id, slot.started = request.id, time.monotonic()
-        slot.deadline = slot.started + request.timeout + KILL_GRACE_S
+        # The judge times its sample out itself (see judge.Deadline); this is for a judge that is stuck.
+        slot.deadline = slot.started + judge.STARVED_LIMIT * request.timeout + KILL_GRACE_S
         self.running[slot.replies] = slot
 
     def finish(self, slot: JudgeSlot, reported: wire.SampleVerdict | wire.CandidateExited | None,

@@ -249,6 +249,35 @@ def update(target: Any, value: Any) -> None:
         target.update(value)
 
 
+STARVED_LIMIT = 3.0  # at most this many timeouts of wall clock, however long a sample waited for a CPU
+
+
+class Deadline:
+    """A sample's time limit: ``timeout`` seconds of wall clock, not counting the time its
+    process was ready to run but waited for a CPU (the reference evaluator gives each sample a
+    core; here a long-running sample yields to the others beside it, see the fork server), and
+    at most ``STARVED_LIMIT`` timeouts in all. A sample that sleeps or blocks waits for no CPU:
+    it times out at ``timeout``, as there."""
+
+    def __init__(self, started: float, timeout: float, pid: int) -> None:
+        self.started, self.timeout, self.pid = started, timeout, pid
+
+    def remaining(self) -> float:
+        elapsed = time.monotonic() - self.started
+        left = self.timeout - elapsed
+        if left > 0:
+            return left  # the common case: no need to ask the scheduler
+        return min(left + self.waited_for_cpu(), STARVED_LIMIT * self.timeout - elapsed)
+
+    def waited_for_cpu(self) -> float:
+        """Seconds the candidate spent runnable but not running (``/proc/PID/schedstat``)."""
+        try:
+            with open(f"/proc/{self.pid}/schedstat") as stats:
+                return int(stats.read().split()[1]) / 1e9
+        except (OSError, ValueError, IndexError):
+            return 0.0
+
+
 class Waiting:
     """A candidate process started ahead of its sample, confined and waiting for it."""
 
@@ -335,7 +364,8 @@ class JudgeProcess:
             if running is None:
                 raise OSError("no candidate process could be started")
             problem = self.problems[request.problem]
-            channel = plain.Channel(running.reading, running.writing, started + request.timeout, program.TimeoutException)
+            deadline = Deadline(started, request.timeout, running.pid)
+            channel = plain.Channel(running.reading, running.writing, deadline.remaining, program.TimeoutException)
             fields = None if request.problem in running.problems else [problem.prompt, problem.test, problem.entry_point]
             channel.send(["sample", request.problem, request.completion, request.timeout, fields])
             judge = Judge(channel, problem)

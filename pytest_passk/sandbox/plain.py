@@ -23,7 +23,6 @@ import json
 import os
 import select
 import struct
-import time
 from typing import Any, Callable
 
 __all__ = ["LIMIT", "NotPlain", "TooLarge", "Malformed", "Encoder", "decode", "Channel"]
@@ -172,12 +171,13 @@ class Channel:
     ends: the fewest system calls a round trip can take). A frame longer than
     :data:`LIMIT` is never read: :class:`Malformed`."""
 
-    def __init__(self, reading: int, writing: int, deadline: float | None = None,
+    def __init__(self, reading: int, writing: int, remaining: Callable[[], float] | None = None,
                  expired: type[BaseException] = TimeoutError) -> None:
         self.reading, self.writing = reading, writing
         self.read, self.write = os.read, os.write  # bound before a completion can patch them
         self.buffer = b""
-        self.deadline, self.expired = deadline, expired  # (time.monotonic) past it, waiting raises ``expired``
+        # Seconds left to wait (asked again whenever a wait ends); at none left, waiting raises ``expired``.
+        self.remaining, self.expired = remaining, expired
 
     def send(self, message: list[Any]) -> None:
         """Write one message; :class:`NotPlain` (nothing written) if it is over the bound."""
@@ -217,9 +217,8 @@ class Channel:
 
     def fill(self, size: int) -> None:
         while len(self.buffer) < size:
-            if self.deadline is not None:
-                remaining = self.deadline - time.monotonic()
-                if remaining <= 0 or not select.select([self.reading], [], [], remaining)[0]:
+            while self.remaining is not None and not select.select([self.reading], [], [], max(self.remaining(), 0))[0]:
+                if self.remaining() <= 0:
                     raise self.expired("Timed out!")
             chunk = self.read(self.reading, max(size - len(self.buffer), 1 << 16))
             if not chunk:
