@@ -24,7 +24,8 @@ from .options import Settings, check_output_paths
 from .problems import Problem, ProblemFileError, discover_problem_files, load_problem_file
 from .report.document import problems_hash, report_document, write_json
 from .report.junit import add_junit_properties
-from .report.terminal import header_lines, write_summary
+from .report.terminal import (generation_line, header_lines, is_sample_report, per_sample_output, resume_line,
+                              write_failures_by_problem, write_summary)
 from .sandbox.journal import VerdictJournal, verdict_key
 from .sandbox.runner import IsolationReport, probe_isolation
 from .scoring.analysis import Analysis, analyse
@@ -48,6 +49,7 @@ class Controller:
         self._problems: dict[tuple[str, str], Problem] | None = None
         self.plan = CompletionPlan(reference=True)
         self.assignment = Assignment(self.plan)
+        self.assigned = False
         self.isolation: IsolationReport | None = None
         self.journal: VerdictJournal | None = None
         self.baseline: Baseline | None = None
@@ -83,8 +85,7 @@ class Controller:
 
     @pytest.hookimpl(tryfirst=True)
     def pytest_sessionstart(self, session: pytest.Session) -> None:
-        """Decide the samples once, before xdist starts any worker (it spawns them in its
-        own trylast sessionstart)."""
+        """Check the run's settings and probe the sandbox, before pytest's header (which shows it)."""
         settings = self.settings
         check_output_paths(self.config, settings)
         if settings.baseline is not None:
@@ -94,9 +95,23 @@ class Controller:
                 raise pytest.UsageError(str(exc)) from None
         if self.problem_paths:  # a test run that reaches no problem has nothing to isolate or record
             self._prepare_execution()
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_collection(self, session: pytest.Session) -> None:
+        """Without xdist: the samples are decided after pytest's header, before collection."""
+        self.assign()
+
+    def assign(self) -> None:
+        """Decide the samples once (sample the model here), after pytest's header and before any
+        test process collects: without xdist at collection, with it as xdist sets up its workers."""
+        if self.assigned:
+            return
+        self.assigned = True
         self.plan = self._plan()
         self.assignment = Assignment(self.plan, known=self._recorded_verdicts(),
                                      dist=str(self.config.getoption("dist", "no")))
+        if self.assignment.known:
+            self._say(resume_line(len(self.assignment.known)))
         if WORKER_KEY in self.config.stash:  # this process runs the samples too (no xdist)
             self.config.stash[WORKER_KEY].assignment = self.assignment
 
@@ -127,6 +142,11 @@ class Controller:
         except CompletionsFileError as exc:
             raise pytest.UsageError(str(exc)) from None
 
+    def _say(self, line: str) -> None:
+        reporter = self.config.pluginmanager.get_plugin("terminalreporter")
+        if reporter is not None:
+            reporter.write_line(line)
+
     def _generate(self) -> CompletionPlan:
         """Sample every problem this run reaches from the model, once, here."""
         settings = self.settings
@@ -141,6 +161,7 @@ class Controller:
                 settings.cache_dir,
                 regenerate=settings.regenerate,
                 quiet=self.config.getoption("verbose") < 0,
+                say=self._say,
             )
         except ModelLoadError as exc:
             raise pytest.UsageError(str(exc)) from None
@@ -156,6 +177,7 @@ class Controller:
                 returncode=pytest.ExitCode.INTERNAL_ERROR,
             )
         self.generation = report
+        self._say(generation_line(report))
         if settings.save_completions is not None:
             report.plan.write_jsonl(settings.save_completions)
         return report.plan
@@ -177,7 +199,7 @@ class Controller:
         return known
 
     def pytest_report_header(self, config: pytest.Config) -> list[str] | None:
-        return header_lines(self.isolation, len(self.assignment.known), self.generation) or None
+        return header_lines(self.isolation) or None
 
     # -- during the run -------------------------------------------------------------
 
@@ -276,9 +298,21 @@ class Controller:
 
     @pytest.hookimpl(wrapper=True, tryfirst=True)
     def pytest_terminal_summary(self, terminalreporter: Any, config: pytest.Config) -> Any:
-        """After everything else but the final counts (the short summary may list thousands of
-        failed samples), so that pass@k and the gates end the log a CI system shows."""
-        result = yield
+        """After everything else but the final counts, so that pass@k and the gates end the log a
+        CI system shows. Unless asked for (``-v``, ``-rA``, ``--tb``), the failing samples are
+        kept out of pytest's failure sections and short summary while they are written (their
+        count in the final line stays) and summed up one line per problem instead."""
+        failed = terminalreporter.stats.get("failed", [])
+        hidden = [] if per_sample_output(config) else [report for report in failed if is_sample_report(report)]
+        if hidden:
+            terminalreporter.stats["failed"] = [report for report in failed if not is_sample_report(report)]
+        try:
+            result = yield
+        finally:
+            if hidden:
+                terminalreporter.stats["failed"] = failed
+        if hidden:
+            write_failures_by_problem(terminalreporter, self.records)
         write_summary(terminalreporter, self.summaries, self.analysis.paper, self.gates, self.harness_errors,
                       self.report_errors)
         return result
@@ -321,6 +355,10 @@ class XdistController:
                 except ValueError:
                     continue  # outside the rootdir: its node ids could not match there anyway
         return self._problem_files
+
+    def pytest_xdist_setupnodes(self, config: pytest.Config, specs: Any) -> None:
+        """With xdist the samples are decided here, after pytest's header and before any worker starts."""
+        self.controller.assign()
 
     def pytest_configure_node(self, node: Any) -> None:
         assignment = self.controller.assignment

@@ -60,14 +60,16 @@ def test_samples_seed_cache_and_save(pytester: pytest.Pytester, random_model: Pa
     first = pytester.runpytest(*common, "-n", "2", f"--passk-save-completions={out / 'first.jsonl'}", f"--passk-json={out / 'first.json'}")
     outcomes = first.parseoutcomes()
     assert outcomes.get("passed", 0) + outcomes.get("failed", 0) == 9  # random code: whatever its verdicts, 3 x 3 samples
-    first.stdout.fnmatch_lines(["passk: 9 samples generated, 0 from the cache*"])
+    first.stdout.fnmatch_lines([f"passk: sampling plan for {random_model}: 3 problems x 3 samples; 0 of 9 cached, 9 to generate",
+                                "passk: 9 samples generated, 0 from the cache*"])
     samples = saved(out / "first.jsonl")
     assert [s["task_id"] for s in samples] == ["add"] * 3 + ["longer_name"] * 3 + ["neg"] * 3
     assert len({s["completion"] for s in samples if s["task_id"] == "add"}) > 1  # sampled, not greedy
     assert read_report(out / "first.json")["run"]["generation"]["weights_loaded"] is True  # type: ignore[index]
     cached = pytester.runpytest(*common, f"--passk-save-completions={out / 'second.jsonl'}", f"--passk-json={out / 'second.json'}")
     # Everything cached: from_pretrained never loads the weights.
-    cached.stdout.fnmatch_lines(["passk: 0 samples generated, 9 from the cache; the model's weights were not loaded"])
+    cached.stdout.fnmatch_lines([f"passk: sampling plan for {random_model}: 3 problems x 3 samples; 9 of 9 cached, 0 to generate",
+                                 "passk: 0 samples generated, 9 from the cache; the model's weights were not loaded"])
     assert read_report(out / "second.json")["run"]["generation"]["weights_loaded"] is False  # type: ignore[index]
     assert saved(out / "second.jsonl") == samples
     # Same seed, no cache: the same samples again.
@@ -77,7 +79,7 @@ def test_samples_seed_cache_and_save(pytester: pytest.Pytester, random_model: Pa
     assert [s["completion"] for s in saved(out / "third.jsonl")] == [s["completion"] for s in samples]
     # Asking for more samples draws only the missing ones.
     more = pytester.runpytest(*common[:3], "5", *common[4:])
-    more.stdout.fnmatch_lines(["passk: 6 samples generated, 9 from the cache*"])
+    more.stdout.fnmatch_lines(["*3 problems x 5 samples; 9 of 15 cached, 6 to generate", "passk: 6 samples generated, 9 from the cache*"])
 
 
 def test_greedy_output_does_not_depend_on_batch_size(pytester: pytest.Pytester, random_model: Path) -> None:

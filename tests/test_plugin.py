@@ -32,6 +32,27 @@ def test_humaneval_reference_self_check(pytester: pytest.Pytester) -> None:
     result.stdout.fnmatch_lines(["HumanEval: 164 problems, n = 1 samples each: pass@1 = 100.00% [95% CI 100.0-100.0]"])
 
 
+def test_output_at_scale_is_a_line_per_problem(pytester: pytest.Pytester, toy_problems: Path,
+                                               completions_file: Completions, mode: list[str]) -> None:
+    """Thousands of failing samples: by default one line per problem, the sections on request."""
+    samples = [("Toy/0", "    return a - b\n"), ("Toy/1", "    return x\n")] * 1500 + [("Toy/1", "    return 2 * x\n")]
+    path = completions_file(samples)
+    result = pytester.runpytest("problems", *mode, f"--passk-completions={path}")
+    result.assert_outcomes(passed=1, failed=3000, skipped=1)
+    lines = result.stdout.lines
+    assert len(lines) < 120, len(lines)
+    assert not any(line.startswith("FAILED ") for line in lines)
+    result.stdout.fnmatch_lines([
+        "*= samples that did not pass, by problem*",
+        "Toy/0: 1500 of 1500 did not pass (1500 failed); most often (1500x): AssertionError (at test line 4: assert candidate(1, 2) == 3)",
+        "Toy/1: 1500 of 1501 did not pass (1500 failed); most often (1500x): AssertionError (at test line 4: assert candidate(2) == 4)",
+        "*= pass@k =*",
+    ])
+    asked = pytester.runpytest("problems", *mode, f"--passk-completions={path}", "-rA", "--tb=line")
+    assert sum(line.startswith("FAILED problems/toy.jsonl::Toy/") for line in asked.stdout.lines) == 3000
+    assert "samples that did not pass, by problem" not in asked.stdout.str()
+
+
 HOSTILE_BUT_HARMLESS = [
     ("correct", "    return a + b\n", "passed"),
     ("wrong", "    return a - b\n", "failed"),
@@ -69,10 +90,11 @@ def test_verdicts_and_summary(pytester: pytest.Pytester, toy_problems: Path, com
     assert suite["pass_at_k"]["pass@1"] == pytest.approx((2 / 13 + 1) / 2, abs=1e-12)
     assert suite["pass_at_k"]["pass@2"] == pytest.approx((1 - 55 / 78 + 1) / 2, abs=1e-12)
     assert suite["verdicts"] == {"passed": 4, "failed": 7, "timeout": 1, "crashed": 3, "oom": 0, "suspicious": 0, "error": 0}
+    assert "timeout: timed out" not in result.stdout.str()  # no section per failing sample by default
     result.stdout.fnmatch_lines(
         [
-            "timeout: timed out",  # Toy/0[3]'s failure section; pass@k comes last
-            "*short test summary info*",
+            "*= samples that did not pass, by problem (-v or -rA: each sample) =*",
+            "Toy/0: 11 of 13 did not pass (7 failed, 3 crashed, 1 timeout); most often (*x): *",
             "*= pass@k =*",
             "toy: 2 problems, n = 2-13 samples each: pass@1 = 57.69% [95% CI 15.4-100.0]  pass@2 = 64.74% [95% CI 29.5-100.0]",
             "    verdicts: 4 passed, 7 failed, 1 timeout, 3 crashed",
@@ -100,7 +122,7 @@ def test_out_of_memory_is_a_verdict(pytester: pytest.Pytester, toy_problems: Pat
     path = completions_file([("Toy/0", "    block = bytearray(2 << 30)\n    return a + b\n")])
     result = pytester.runpytest("problems", f"--passk-completions={path}", "--passk-memory=256MiB")
     result.assert_outcomes(failed=1, skipped=2)
-    result.stdout.fnmatch_lines(["oom: MemoryError: out of memory"])
+    result.stdout.fnmatch_lines(["Toy/0: 1 of 1 did not pass (1 oom); most often (1x): MemoryError: out of memory"])
 
 
 @pytest.mark.parametrize(

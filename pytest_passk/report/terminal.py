@@ -2,34 +2,87 @@
 
 from __future__ import annotations
 
-from typing import Any
+from collections import Counter, defaultdict
+from typing import Any, Iterable
+
+import pytest
 
 from ..gates import GateVerdicts
 from ..sandbox.runner import IsolationReport
 from ..scoring.summary import SuiteSummary
 from ..sources.generation import GenerationReport
+from ..verdicts import SampleRecord, Verdict
 
-__all__ = ["header_lines", "format_summary", "write_summary"]
+__all__ = ["header_lines", "resume_line", "generation_line", "format_summary", "write_summary", "per_sample_output", "is_sample_report",
+           "failures_by_problem", "write_failures_by_problem"]
 
 PAPER_METRICS = (("pass@1_mean_logprob", "pass@1 by mean log-p"), ("pass@1_sum_logprob", "pass@1 by sum log-p"),
                  ("oracle_pass@n", "oracle pass@n"))
 COMPARISONS_LISTED = 8  # problems named per line of the baseline comparison
 
 
-def header_lines(isolation: IsolationReport | None, resumed: int, generation: GenerationReport | None) -> list[str]:
-    lines = []
-    if isolation is not None:
-        lines.append(f"passk isolation: {isolation.description}")
-    if resumed:
-        lines.append(f"passk: resuming, {resumed} verdicts recorded by an earlier run")
-    if generation is not None:
-        rate = generation.tokens / generation.seconds if generation.seconds > 0 else 0.0
-        lines.append(
-            f"passk: {generation.generated} samples generated, {generation.cached} from the cache"
+def header_lines(isolation: IsolationReport | None) -> list[str]:
+    return [f"passk isolation: {isolation.description}"] if isolation is not None else []
+
+
+def resume_line(resumed: int) -> str:
+    return f"passk: resuming, {resumed} verdicts recorded by an earlier run"
+
+
+def generation_line(generation: GenerationReport) -> str:
+    rate = generation.tokens / generation.seconds if generation.seconds > 0 else 0.0
+    return (f"passk: {generation.generated} samples generated, {generation.cached} from the cache"
             + (f", {generation.tokens} tokens in {generation.seconds:.1f} s ({rate:.0f} tok/s)" if generation.generated else "")
-            + ("; the model's weights were not loaded" if generation.weights_loaded is False else "")
-        )
+            + ("; the model's weights were not loaded" if generation.weights_loaded is False else ""))
+
+
+def per_sample_output(config: pytest.Config) -> bool:
+    """Whether the user asked for each failing sample's section and short-summary line
+    (``-v``, ``-rA``, ``--tb=...``); by default a run of thousands of samples reads
+    like a summary: one line per problem with failures."""
+    return (config.getoption("verbose") > 0 or "A" in (config.getoption("reportchars") or "")
+            or config.getoption("tbstyle", "auto") != "auto")
+
+
+def is_sample_report(report: Any) -> bool:
+    return any(name == "passk" for name, _ in getattr(report, "user_properties", ()))
+
+
+def failures_by_problem(records: Iterable[SampleRecord], width: int = 240) -> list[str]:
+    """One line per problem with samples that did not pass: how many, by verdict, and the
+    most common message, whole up to ``width`` characters, whatever the terminal's width (the
+    message is the point; every message stays in the JSON and HTML reports)."""
+    samples: Counter[tuple[str, str]] = Counter()
+    verdicts: dict[tuple[str, str], Counter[Verdict]] = defaultdict(Counter)
+    messages: dict[tuple[str, str], Counter[str]] = defaultdict(Counter)
+    for record in records:
+        key = (record.suite, record.task_id)
+        samples[key] += 1
+        if record.verdict is not Verdict.PASSED and record.counted:
+            verdicts[key][record.verdict] += 1
+            messages[key][record.message] += 1
+    lines = []
+    for key in sorted(verdicts, key=lambda key: (key[0], _natural(key[1]))):
+        counted = ", ".join(f"{count} {verdict}" for verdict, count in verdicts[key].most_common())
+        message, times = messages[key].most_common(1)[0]
+        line = f"{key[1]}: {sum(verdicts[key].values())} of {samples[key]} did not pass ({counted}); " \
+               f"most often ({times}x): {message}"
+        lines.append(line if len(line) <= width else line[: width - 3] + "...")
     return lines
+
+
+def _natural(task_id: str) -> tuple[Any, ...]:
+    """HumanEval/2 before HumanEval/10."""
+    head, _, tail = task_id.rpartition("/")
+    return (head, int(tail)) if tail.isdigit() else (task_id, -1)
+
+
+def write_failures_by_problem(terminalreporter: Any, records: list[SampleRecord]) -> None:
+    lines = failures_by_problem(records)
+    if lines:
+        terminalreporter.write_sep("=", "samples that did not pass, by problem (-v or -rA: each sample)")
+        for line in lines:
+            terminalreporter.write_line(line)
 
 
 def format_summary(summaries: list[SuiteSummary], paper: dict[str, dict[str, float]] | None = None) -> list[str]:

@@ -7,7 +7,7 @@ from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from .cache import GenerationCache, cache_key
 from .completions import CompletionPlan
@@ -77,6 +77,12 @@ def make_sampler(options: ModelOptions) -> Any:
     )
 
 
+def plan_line(model: str, problems: int, params: SamplingParams, wanted: int, cached: int, to_generate: int) -> str:
+    greedy = " (greedy: one drawn, repeated)" if params.greedy else ""
+    return (f"passk: sampling plan for {model}: {problems} problems x {params.samples} samples{greedy}; "
+            f"{cached} of {problems * wanted} cached, {to_generate} to generate")
+
+
 def generate_completions(
     problems: Sequence[Problem],
     options: ModelOptions,
@@ -85,9 +91,11 @@ def generate_completions(
     *,
     regenerate: bool = False,
     quiet: bool = False,
+    say: Callable[[str], None] | None = None,
 ) -> GenerationReport:
     """Make sure ``params.samples`` samples exist for every problem in the cache under
-    ``cache_dir``, and return them as the run's plan, with their log-probabilities."""
+    ``cache_dir``, and return them as the run's plan, with their log-probabilities.
+    ``say`` gets one line stating the plan before anything is generated (or loaded)."""
     from tqdm import tqdm
 
     if quiet and not options.served:
@@ -110,6 +118,8 @@ def generate_completions(
         if have < wanted:
             jobs.append(Job(key, problem.prompt, wanted - have, problem.task_id))
     total = sum(job.count for job in jobs)
+    if say is not None:
+        say(plan_line(options.model, len(problems), params, wanted, cached, total))
     started = time.perf_counter()
     with tqdm(total=total, unit="sample", desc=f"sampling {options.model}", disable=quiet or total == 0,
               dynamic_ncols=True) as progress:
