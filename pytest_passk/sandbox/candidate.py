@@ -306,7 +306,8 @@ def run_candidate(reading: int, writing: int, slot: int, workdir: str, problems:
                   confinement: Any) -> NoReturn:
     """Body of the sandboxed process, started ahead of its sample: enter the confinement, then
     wait for ``["sample", problem id, completion, timeout, problem fields or None]`` (the fields
-    of a problem the judge had not compiled when it forked this process). Never returns."""
+    of a problem the judge had not seen when it forked this process: see
+    :meth:`program.ProblemCode.fields`). Never returns."""
     exit_now = os._exit
     try:
         os.setpgid(0, 0)
@@ -323,7 +324,7 @@ def run_candidate(reading: int, writing: int, slot: int, workdir: str, problems:
         channel = plain.Channel(reading, writing)
         _, problem_id, completion, timeout, fields = channel.receive()
         confinement.limit_cpu(float(timeout))
-        problem = problems[problem_id] if fields is None else program.ProblemCode(*fields)
+        problem = problems[problem_id] if fields is None else program.ProblemCode.analysed(*fields)
         sample = Sample(problem, str(completion))
         os.chdir(workdir)
         os.environ["TMPDIR"] = tempfile.tempdir = workdir

@@ -225,12 +225,11 @@ class Server:
             slot.demoted = False
             self.confinement.set_cpu_weight(slot.index, demoted=False)
         self.free_slots.append(slot)
-        killed_for_memory = self.confinement.killed_for_memory(slot.index)
         if isinstance(reported, wire.SampleVerdict):
             verdict, message = reported.verdict, reported.message
         elif reported is None and time.monotonic() >= slot.deadline:
             verdict, message = Verdict.TIMEOUT, "timed out (killed)"
-        elif killed_for_memory:
+        elif self.confinement.killed_for_memory(slot.index):
             verdict, message = Verdict.OOM, "killed by the out-of-memory killer (memory limit of the sample's processes)"
         elif reported is not None:  # the candidate ended before the check did
             verdict, message = exit_reason(reported.status)

@@ -366,7 +366,7 @@ class JudgeProcess:
             problem = self.problems[request.problem]
             deadline = Deadline(started, request.timeout, running.pid)
             channel = plain.Channel(running.reading, running.writing, deadline.remaining, program.TimeoutException)
-            fields = None if request.problem in running.problems else [problem.prompt, problem.test, problem.entry_point]
+            fields = None if request.problem in running.problems else problem.fields()
             channel.send(["sample", request.problem, request.completion, request.timeout, fields])
             judge = Judge(channel, problem)
             try:

@@ -138,6 +138,25 @@ class ProblemCode:
         self.helpers = tuple(sorted((by_prompt & used) - {entry_point}))
         self.remote = tuple(sorted({entry_point} | (used - by_prompt - bound_names(test_tree) - set(dir(builtins)))))
 
+    def fields(self) -> list[Any]:
+        """What :meth:`analysed` takes: the texts and what the judge worked out from them."""
+        return [self.prompt, self.test, self.entry_point, list(self.helpers), list(self.remote)]
+
+    @classmethod
+    def analysed(cls, prompt: str, test: str, entry_point: str, helpers: list[str], remote: list[str]) -> ProblemCode:
+        """The problem as a candidate needs it, from the judge's analysis: only the test is
+        compiled (the candidate runs no prompt of its own and parses nothing)."""
+        problem = cls.__new__(cls)
+        problem.prompt, problem.test, problem.entry_point = prompt, test, entry_point
+        problem.prompt_lines = prompt.count("\n")
+        problem.helpers, problem.remote = tuple(helpers), tuple(remote)
+        problem.prompt_code, problem.test_code, problem.test_error = None, None, ""
+        try:
+            problem.test_code = compile(test, "<test>", "exec")
+        except (SyntaxError, ValueError) as exc:
+            problem.test_error = describe_failure(exc, {"<test>": test})
+        return problem
+
 
 def parse_prompt(prompt: str) -> ast.Module | None:
     """The prompt as a module; one that ends in a bare signature gets a body to parse."""
