@@ -127,7 +127,8 @@ class Judge:
         if (first[0], len(first)) not in (("raise", 6), ("ready", 5)):
             raise plain.Malformed(f"a first message of kind {first[0]!r}")
         if first[0] == "raise":
-            _, bases, description, text, self.reference_passed, reason = first
+            _, bases, description, text, passed, reason = first
+            self.reference_passed = passed is True
             if reason:
                 self.reasons.append(str(reason))
             raise program.rebuilt(first[:4])

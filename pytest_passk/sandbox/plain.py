@@ -51,9 +51,9 @@ class Malformed(Exception):
 class Encoder:
     """Turns values into the tagged JSON tree. ``functions`` (the trusted side only):
     how a callable argument crosses, as a reference the other side calls back through.
-    ``suspect`` decides whether a class is one whose instances can't cross as their base
-    (the candidate's side: a class the completion defined); ``converted`` collects the
-    names of those that crossed as their base anyway, for the verdict's reasons."""
+    ``made_by_completion`` (the candidate's side only) tells a class of the completion's;
+    ``converted`` collects the names of those whose instances crossed as their plain
+    base, for the verdict's reasons."""
 
     def __init__(self, functions: Callable[[Any], int] | None = None,
                  made_by_completion: Callable[[type], bool] | None = None) -> None:

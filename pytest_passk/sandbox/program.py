@@ -109,7 +109,8 @@ def rebuilt(message: list[Any]) -> BaseException:
 
 
 class ProblemCode:
-    """A problem as both sides of its samples need it, compiled once by the fork server.
+    """A problem as both sides of its samples need it, compiled once by each judge that runs
+    its samples (a candidate started before its judge saw the problem: :meth:`analysed`).
 
     ``helpers``: names the prompt defines that the test or the prompt's own code
     uses (not the entry point): the check resolves them to the prompt's
