@@ -3,8 +3,8 @@
 Without xdist that process also runs the samples (see :mod:`pytest_passk.worker`);
 with xdist it is xdist's controller and never collects. At the start it probes the
 sandbox, opens the verdict journal, decides the completions (a file, the reference
-solutions, or a model sampled here, once) and hands each test process its
-:class:`~pytest_passk.worker.Assignment`; during the run it gathers every sample's
+solutions, or a model sampled here, once, for the problems pytest selected) and hands
+each test process its :class:`~pytest_passk.worker.Assignment`; during the run it gathers every sample's
 record from the reports; at the end it scores, judges the gates, writes the reports
 and sets the exit status.
 """
@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +21,7 @@ import pytest
 
 from . import __version__
 from .gates import GATE_FAILED, Baseline, GateError, GateVerdicts, judge
+from .items import SampleItem
 from .options import Settings, check_output_paths
 from .problems import Problem, ProblemFileError, discover_problem_files, load_problem_file
 from .report.document import problems_hash, report_document, write_json
@@ -34,7 +36,7 @@ from .sources.completions import CompletionPlan, CompletionsFileError, read_comp
 from .sources.generation import GenerationReport
 from .sources.sampling import ModelLoadError
 from .verdicts import SampleId, SampleRecord
-from .worker import WORKER_KEY, WORKERINPUT_KEY, Assignment
+from .worker import WORKER_KEY, WORKERINPUT_KEY, Assignment, known_to_plain
 
 __all__ = ["CONTROLLER_KEY", "Controller", "GateExitStatus", "XdistController"]
 
@@ -46,9 +48,9 @@ class Controller:
         self.config = config
         self.settings = settings
         self._problem_paths: list[Path] | None = None
-        self._problems: dict[tuple[str, str], Problem] | None = None
-        self.plan = CompletionPlan(reference=True)
-        self.assignment = Assignment(self.plan)
+        self._problems_by_path: dict[Path, list[Problem]] | None = None
+        self.plan = CompletionPlan()
+        self.assignment = Assignment(None)
         self.assigned = False
         self.isolation: IsolationReport | None = None
         self.journal: VerdictJournal | None = None
@@ -69,17 +71,22 @@ class Controller:
         return self._problem_paths
 
     @property
-    def problems(self) -> dict[tuple[str, str], Problem]:
-        """The problems this run reaches, by (suite, task id), read once; broken files are
-        left to collection to report."""
-        if self._problems is None:
-            self._problems = {}
+    def problems_by_path(self) -> dict[Path, list[Problem]]:
+        """The problems this run reaches, by file, read once; broken files are left to
+        collection to report."""
+        if self._problems_by_path is None:
+            self._problems_by_path = {}
             for path in self.problem_paths:
                 try:
-                    self._problems.update(((p.suite, p.task_id), p) for p in load_problem_file(path))
+                    self._problems_by_path[path] = load_problem_file(path)
                 except ProblemFileError:
                     continue
-        return self._problems
+        return self._problems_by_path
+
+    @property
+    def problems(self) -> dict[tuple[str, str], Problem]:
+        """The problems this run reaches, by (suite, task id)."""
+        return {(p.suite, p.task_id): p for problems in self.problems_by_path.values() for p in problems}
 
     # -- the start ------------------------------------------------------------------
 
@@ -102,18 +109,70 @@ class Controller:
         self.assign()
 
     def assign(self) -> None:
-        """Decide the samples once (sample the model here), after pytest's header and before any
-        test process collects: without xdist at collection, with it as xdist sets up its workers."""
+        """Decide the samples once, after pytest's header and before any test process
+        collects: without xdist at collection, with it as xdist sets up its workers. A
+        model is sampled later, once pytest has selected what runs (:meth:`sample_selected`)."""
         if self.assigned:
             return
         self.assigned = True
+        dist = str(self.config.getoption("dist", "no"))
+        if self.settings.model is not None:
+            self._hand_over(Assignment(None, dist=dist, samples_each=self.settings.sampling.samples))
+            return
         self.plan = self._plan()
-        self.assignment = Assignment(self.plan, known=self._recorded_verdicts(),
-                                     dist=str(self.config.getoption("dist", "no")))
-        if self.assignment.known:
-            self._say(resume_line(len(self.assignment.known)))
+        self._hand_over(Assignment(self.plan, known=self._recorded_verdicts(), dist=dist))
+
+    def _hand_over(self, assignment: Assignment) -> None:
+        self.assignment = assignment
+        if assignment.known:
+            self._say(resume_line(len(assignment.known)))
         if WORKER_KEY in self.config.stash:  # this process runs the samples too (no xdist)
-            self.config.stash[WORKER_KEY].assignment = self.assignment
+            self.config.stash[WORKER_KEY].assignment = assignment
+
+    @property
+    def sampled(self) -> bool:
+        """Whether the completions are decided (a model run's only after selection)."""
+        return self.assignment.plan is not None
+
+    def sample_selected(self, problems: list[Problem]) -> None:
+        """A model run: sample the problems pytest selected, once, here (nothing when none is)."""
+        if self.sampled:
+            return
+        self.plan = self._generate(problems) if problems else CompletionPlan()
+        self._hand_over(self.assignment.settle(self.plan, self._recorded_verdicts()))
+
+    @pytest.hookimpl(trylast=True)
+    def pytest_collection_finish(self, session: pytest.Session) -> None:
+        """Without xdist, a model run samples here: after pytest's selection (``-k``, ``-m``,
+        ``--deselect``, ``--lf``, node ids) and its "collected" line, before any item runs."""
+        if self.sampled or self.config.option.collectonly:
+            return
+        selected: dict[tuple[str, str], Problem] = {}
+        for item in session.items:
+            if isinstance(item, SampleItem):
+                selected.setdefault((item.problem.suite, item.problem.task_id), item.problem)
+        self.sample_selected(list(selected.values()))
+
+    def selected_problems(self, nodeids: Iterable[str]) -> list[Problem]:
+        """The problems of the sample items with these node ids (an xdist worker's collection,
+        after pytest's selection), in order."""
+        from .scheduling import problem_scope
+
+        rootpath = self.config.rootpath
+        files = {path.resolve(): {p.task_id: p for p in problems} for path, problems in self.problems_by_path.items()}
+        selected: dict[tuple[Path, str], Problem] = {}
+        for nodeid in nodeids:
+            scope = problem_scope(nodeid)
+            if scope == nodeid:
+                continue  # not a sample
+            file_part, _, task_id = scope.partition("::")
+            path = (rootpath / file_part).resolve()
+            if path not in files:  # a file outside the rootdir: its node id is relative to an argument
+                path = next((p for p in files if p.as_posix().endswith("/" + file_part.lstrip("./"))), path)
+            problem = files.get(path, {}).get(task_id)
+            if problem is not None:
+                selected.setdefault((path, task_id), problem)
+        return list(selected.values())
 
     def _prepare_execution(self) -> None:
         """Find out which isolation samples will get (refusing a strict run without it),
@@ -133,8 +192,6 @@ class Controller:
 
     def _plan(self) -> CompletionPlan:
         settings = self.settings
-        if settings.model is not None:
-            return self._generate()
         if settings.completions is None:
             return CompletionPlan(reference=True)
         try:
@@ -147,15 +204,15 @@ class Controller:
         if reporter is not None:
             reporter.write_line(line)
 
-    def _generate(self) -> CompletionPlan:
-        """Sample every problem this run reaches from the model, once, here."""
+    def _generate(self, problems: list[Problem]) -> CompletionPlan:
+        """Sample these problems from the model, once, here."""
         settings = self.settings
         assert settings.model is not None
         from .sources.generation import generate_completions
 
         try:
             report = generate_completions(
-                list(self.problems.values()),
+                problems,
                 settings.model,
                 settings.sampling,
                 settings.cache_dir,
@@ -342,6 +399,8 @@ class XdistController:
     def __init__(self, controller: Controller) -> None:
         self.controller = controller
         self._problem_files: dict[str, bytes] | None = None
+        # A model run's channels to the workers, on which each gets the samples once drawn.
+        self.deliveries: list[Any] = []
 
     def problem_files(self) -> dict[str, bytes]:
         """The problem files this run reaches, by path under the rootdir, for workers on
@@ -365,7 +424,25 @@ class XdistController:
         spec = node.gateway.spec
         if not spec.popen or spec.chdir:  # another host, or another directory: the problems travel too (no rsync)
             assignment = dataclasses.replace(assignment, problem_files=self.problem_files())
-        node.workerinput[WORKERINPUT_KEY] = assignment.to_workerinput()
+        workerinput = node.workerinput[WORKERINPUT_KEY] = assignment.to_workerinput()
+        if not self.controller.sampled:  # execnet carries a channel inside a message, to any host
+            delivery = node.gateway.newchannel()
+            self.deliveries.append(delivery)
+            workerinput["delivery"] = delivery
+
+    def pytest_xdist_node_collection_finished(self, node: Any, ids: list[str]) -> None:
+        """A model run samples here: the first worker's collection is pytest's selection
+        (every worker selects the same items, xdist checks), before any sample is scheduled."""
+        controller = self.controller
+        if controller.sampled:
+            return
+        controller.sample_selected(controller.selected_problems(ids))
+        assignment = controller.assignment
+        assert assignment.plan is not None
+        samples = {"plan": assignment.plan.to_plain(), "known": known_to_plain(assignment.known)}
+        for delivery in self.deliveries:
+            delivery.send(samples)
+        self.deliveries.clear()
 
     def pytest_handlecrashitem(self, crashitem: str, report: pytest.TestReport, sched: Any) -> None:
         """A worker died (the samples are confined, so not by a sample's doing):

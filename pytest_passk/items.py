@@ -9,17 +9,21 @@ import pytest
 
 from .problems import Problem, ProblemFileError, load_problem_file
 from .sandbox.runner import SampleRunner
-from .sources.completions import CompletionPlan
 from .verdicts import SampleRecord
 
 __all__ = ["ProblemFile", "SampleItem", "SampleFailed", "Execution"]
 
 
 class Execution(Protocol):
-    """Where items get their completions and run (the test process's worker)."""
+    """Where items learn how many samples a problem has, get their completions and run
+    (the test process's worker)."""
+
+    def sample_count(self, problem: Problem) -> int: ...
 
     @property
-    def plan(self) -> CompletionPlan: ...
+    def skip_reason(self) -> str: ...
+
+    def completion(self, problem: Problem, index: int) -> str | None: ...
 
     @property
     def runner(self) -> SampleRunner: ...
@@ -41,19 +45,19 @@ class ProblemFile(pytest.File):
         self.execution = execution
 
     def collect(self) -> Iterator[SampleItem]:
-        plan = self.execution.plan
+        execution = self.execution
         for problem in load_problem_file(self.path):
-            completions = plan.for_problem(problem)
-            if not completions:
-                item = SampleItem.from_parent(self, name=problem.task_id, problem=problem, index=-1, completion=None)
-                item.add_marker(pytest.mark.skip(reason=plan.skip_reason))
+            count = execution.sample_count(problem)
+            if not count:
+                item = SampleItem.from_parent(self, name=problem.task_id, problem=problem, index=-1)
+                item.add_marker(pytest.mark.skip(reason=execution.skip_reason))
                 yield item
-            for index, completion in enumerate(completions):
+            for index in range(count):
                 name = f"{problem.task_id}[{index}]"
                 # The node id given whole, so that pytest >= 9.2 parses "[index]" as the
                 # parametrization, as it does for ids read back from its cache (--lf, --ff, --sw).
                 yield SampleItem.from_parent(self, name=name, nodeid=f"{self.nodeid}::{name}", problem=problem,
-                                             index=index, completion=completion)
+                                             index=index)
 
     def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException]) -> str:  # type: ignore[override]
         if isinstance(excinfo.value, ProblemFileError):
@@ -62,15 +66,20 @@ class ProblemFile(pytest.File):
 
 
 class SampleItem(pytest.Item):
-    """One sample of one problem: passes when the problem's check passes on it."""
+    """One sample of one problem: passes when the problem's check passes on it. Its
+    completion is looked up when it runs: a model samples only the selected problems,
+    after collection."""
 
     parent: ProblemFile
 
-    def __init__(self, *, problem: Problem, index: int, completion: str | None, **kwargs: Any) -> None:
+    def __init__(self, *, problem: Problem, index: int, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.problem = problem
         self.index = index
-        self.completion = completion
+
+    @property
+    def completion(self) -> str | None:
+        return self.parent.execution.completion(self.problem, self.index)
 
     @property
     def group_key(self) -> tuple[str, str]:

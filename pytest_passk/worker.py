@@ -8,6 +8,7 @@ submits samples to its sandbox runner far ahead of the item that reports them (s
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,6 +19,7 @@ import pytest
 from .items import SampleItem
 from .lookahead import Lookahead
 from .options import Settings
+from .problems import Problem
 from .sandbox.runner import SampleRunner
 from .sources.completions import CompletionPlan
 from .verdicts import SampleId, SampleRecord
@@ -35,23 +37,43 @@ DEALING_SCHEDULE = "load"
 class Assignment:
     """What the controller hands every test process: the completions to evaluate, the
     samples whose verdicts an interrupted run recorded, xdist's schedule, and for
-    workers on other hosts the problem files (by path under the rootdir)."""
+    workers on other hosts the problem files (by path under the rootdir).
 
-    plan: CompletionPlan
+    A model run's completions are drawn only for the problems pytest selects, so they
+    come after collection: until then ``plan`` is None and ``samples_each`` says how
+    many items each problem gets; :meth:`settle` adds the plan and the recorded verdicts.
+    """
+
+    plan: CompletionPlan | None
     known: dict[SampleId, SampleRecord] = field(default_factory=dict)
     dist: str = "no"
     problem_files: dict[str, bytes] = field(default_factory=dict)
+    samples_each: int = 0
+
+    def sample_count(self, problem: Problem) -> int:
+        return self.samples_each if self.plan is None else len(self.plan.for_problem(problem))
+
+    def settle(self, plan: CompletionPlan, known: dict[SampleId, SampleRecord]) -> Assignment:
+        return dataclasses.replace(self, plan=plan, known=known)
 
     def to_workerinput(self) -> dict[str, Any]:
         """As plain data, which is all execnet carries."""
-        return {"plan": self.plan.to_plain(), "known": [record.to_properties() for record in self.known.values()],
-                "dist": self.dist, "problem_files": self.problem_files}
+        return {"plan": None if self.plan is None else self.plan.to_plain(), "known": known_to_plain(self.known),
+                "dist": self.dist, "problem_files": self.problem_files, "samples_each": self.samples_each}
 
     @classmethod
     def from_workerinput(cls, data: dict[str, Any]) -> Assignment:
-        known = (SampleRecord.from_properties(values) for values in data["known"])
-        return cls(CompletionPlan.from_plain(data["plan"]), {record.sample_id: record for record in known},
-                   data["dist"], data["problem_files"])
+        plan = None if data["plan"] is None else CompletionPlan.from_plain(data["plan"])
+        return cls(plan, known_from_plain(data["known"]), data["dist"], data["problem_files"], data["samples_each"])
+
+
+def known_to_plain(known: dict[SampleId, SampleRecord]) -> list[dict[str, Any]]:
+    return [record.to_properties() for record in known.values()]
+
+
+def known_from_plain(data: list[dict[str, Any]]) -> dict[SampleId, SampleRecord]:
+    records = (SampleRecord.from_properties(values) for values in data)
+    return {record.sample_id: record for record in records}
 
 
 class Worker:
@@ -62,6 +84,8 @@ class Worker:
         self.settings = settings
         self.workerinput: dict[str, Any] | None = getattr(config, "workerinput", None)
         self.assignment: Assignment | None = None  # the controller's, set at the session's start
+        # Under xdist, a model run's channel from the controller: the samples come on it after collection.
+        self.delivery: Any = None
         self._runner: SampleRunner | None = None
         self.lookahead = Lookahead()
 
@@ -69,13 +93,39 @@ class Worker:
     def pytest_sessionstart(self, session: pytest.Session) -> None:
         if self.workerinput is None:
             return  # the controller in this process hands over the assignment
-        self.assignment = Assignment.from_workerinput(self.workerinput[WORKERINPUT_KEY])
+        data = self.workerinput[WORKERINPUT_KEY]
+        self.assignment = Assignment.from_workerinput(data)
+        self.delivery = data.get("delivery")
         place_problem_files(self.config.rootpath, self.assignment.problem_files)
 
-    @property
-    def plan(self) -> CompletionPlan:
+    def settled(self) -> Assignment:
+        """The assignment with its completions; under xdist a model run's arrive from the
+        controller once it has sampled what the workers' collection selected."""
+        assignment = self.assignment
+        assert assignment is not None, "the controller assigns the samples at the session's start"
+        if assignment.plan is None:
+            assert self.delivery is not None, "without xdist the controller settles the samples at collection's end"
+            try:
+                data = self.delivery.receive()
+            except Exception as exc:  # the controller gave up (a usage error, an interrupt) and closed the channel
+                pytest.exit(f"passk: no samples came from the controller ({type(exc).__name__})",
+                            returncode=pytest.ExitCode.INTERRUPTED)
+            plan = CompletionPlan.from_plain(data["plan"])
+            self.assignment = assignment = assignment.settle(plan, known_from_plain(data["known"]))
+        return assignment
+
+    def sample_count(self, problem: Problem) -> int:
         assert self.assignment is not None, "the controller assigns the samples at the session's start"
-        return self.assignment.plan
+        return self.assignment.sample_count(problem)
+
+    @property
+    def skip_reason(self) -> str:
+        assert self.assignment is not None and self.assignment.plan is not None, "a model run skips no problem"
+        return self.assignment.plan.skip_reason
+
+    def completion(self, problem: Problem, index: int) -> str | None:
+        completions = self.settled().plan.for_problem(problem)  # type: ignore[union-attr]
+        return completions[index] if 0 <= index < len(completions) else None
 
     @property
     def runner(self) -> SampleRunner:
@@ -90,7 +140,7 @@ class Worker:
                 max(1, (os.cpu_count() or 1) // workers),
                 settings.deduplicate,
                 isolation=settings.isolation,
-                known=self.assignment.known if self.assignment else {},
+                known=self.settled().known,
                 suspicious_passes=settings.suspicious_passes,
             )
         return self._runner
@@ -126,7 +176,8 @@ class Worker:
         if item.index >= 0:
             # Queue what comes next: it runs in the fork server while pytest reports this item.
             runner = self.runner
-            for upcoming in self.lookahead.upcoming(item, nextitem):
+            following = nextitem if isinstance(nextitem, SampleItem) and nextitem.index >= 0 else None
+            for upcoming in self.lookahead.upcoming(item, following):
                 upcoming.submit(runner)  # type: ignore[attr-defined]
         run_sample_protocol(item, nextitem)
         return True

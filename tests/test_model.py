@@ -82,6 +82,65 @@ def test_samples_seed_cache_and_save(pytester: pytest.Pytester, random_model: Pa
     more.stdout.fnmatch_lines(["*3 problems x 5 samples; 9 of 15 cached, 6 to generate", "passk: 6 samples generated, 9 from the cache*"])
 
 
+NEVER_PASSES = "PROMPT = 'def never() -> None:\\n    \"\"\"Never right.\"\"\"\\n'\n\ndef check(candidate):\n    assert False\n"
+
+
+def sampled_tasks(path: Path) -> list[str]:
+    """The task ids a run's --passk-save-completions file holds, in order, once each."""
+    return list(dict.fromkeys(str(s["task_id"]) for s in saved(path)))
+
+
+@pytest.mark.parametrize("mode", [["-n", "2"], ["-p", "no:xdist"]], ids=["xdist", "no-xdist"])
+def test_selection_decides_what_is_sampled(pytester: pytest.Pytester, random_model: Path, mode: list[str]) -> None:
+    write_problems(pytester)
+    out = pytester.mkdir("out")
+    pytester.makeini("[pytest]\nnorecursedirs = out\n")
+    common = [*mode, "--model", str(random_model), "--samples", "2", "--passk-max-new-tokens=8",
+              f"--passk-cache-dir={out / 'cache'}"]
+
+    def run(*selection: str, name: str) -> pytest.RunResult:
+        result = pytester.runpytest(*common, *selection, f"--passk-save-completions={out / name}")
+        outcomes = result.parseoutcomes()
+        result.samples_run = outcomes.get("passed", 0) + outcomes.get("failed", 0)  # type: ignore[attr-defined]
+        return result
+
+    by_keyword = run("-k", "neg", name="k.jsonl")
+    by_keyword.stdout.fnmatch_lines([f"passk: sampling plan for {random_model}: 1 problems x 2 samples; 0 of 2 cached, 2 to generate"])
+    assert sampled_tasks(out / "k.jsonl") == ["neg"] and by_keyword.samples_run == 2  # type: ignore[attr-defined]
+    # Both of add's samples deselected: the other two problems, one of them cached by now.
+    deselected = run("--deselect", "problem_add.py::add[0]", "--deselect", "problem_add.py::add[1]", name="d.jsonl")
+    deselected.stdout.fnmatch_lines(["*: 2 problems x 2 samples; 2 of 4 cached, 2 to generate"])
+    assert sorted(sampled_tasks(out / "d.jsonl")) == ["longer_name", "neg"]
+    assert deselected.samples_run == 4  # type: ignore[attr-defined]
+    # A node id: only the problem it names.
+    by_id = run("problem_add.py::add[1]", name="id.jsonl")
+    by_id.stdout.fnmatch_lines(["*: 1 problems x 2 samples; 0 of 2 cached, 2 to generate"])
+    assert sampled_tasks(out / "id.jsonl") == ["add"] and by_id.samples_run == 1  # type: ignore[attr-defined]
+    nothing = run("-k", "no_such_problem", name="none.jsonl")
+    assert "sampling plan" not in nothing.stdout.str() and nothing.ret == pytest.ExitCode.NO_TESTS_COLLECTED
+    assert not (out / "none.jsonl").exists() or sampled_tasks(out / "none.jsonl") == []
+
+
+@pytest.mark.parametrize("mode", [["-n", "2"], ["-p", "no:xdist"]], ids=["xdist", "no-xdist"])
+def test_last_failed_samples_only_the_failed_problems(pytester: pytest.Pytester, trained_model: Path,
+                                                       mode: list[str]) -> None:
+    write_problems(pytester)
+    pytester.makefile(".py", problem_never=NEVER_PASSES)
+    out = pytester.mkdir("out")
+    pytester.makeini("[pytest]\nnorecursedirs = out\n")
+    common = [*mode, "--model", str(trained_model), "--passk-max-new-tokens=24", f"--passk-cache-dir={out / 'cache'}"]
+    first = pytester.runpytest(*common, f"--passk-json={out / 'first.json'}")
+    verdicts = {s["task_id"]: s["verdict"] for s in read_report(out / "first.json")["samples"]}  # type: ignore[union-attr]
+    assert verdicts["add"] == "passed" and verdicts["never"] == "failed"  # the trained answer; a check that can't pass
+    failed = sorted(task for task, verdict in verdicts.items() if verdict != "passed")
+    rerun = pytester.runpytest(*common, "--lf", "--passk-regenerate", f"--passk-save-completions={out / 'lf.jsonl'}")
+    rerun.stdout.fnmatch_lines([f"*: {len(failed)} problems x 1 samples (greedy*; 0 of {len(failed)} cached, "
+                                f"{len(failed)} to generate"])
+    assert sorted(sampled_tasks(out / "lf.jsonl")) == failed
+    rerun.assert_outcomes(failed=len(failed))
+    first.assert_outcomes(passed=4 - len(failed), failed=len(failed))
+
+
 def test_greedy_output_does_not_depend_on_batch_size(pytester: pytest.Pytester, random_model: Path) -> None:
     write_problems(pytester)
     outputs = []
