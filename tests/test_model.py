@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 from pathlib import Path
 
@@ -141,6 +142,40 @@ def test_last_failed_samples_only_the_failed_problems(pytester: pytest.Pytester,
     first.assert_outcomes(passed=4 - len(failed), failed=len(failed))
 
 
+def test_cached_rerun_opens_no_model(tmp_path: Path, random_model: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A rerun of an unchanged local model whose samples are all cached finds them by the
+    identity remembered from the run before: no tokenizer, no weights, not even torch."""
+    import shutil
+
+    from pytest_passk.problems import Problem
+    from pytest_passk.sources import generation
+
+    model = tmp_path / "model"
+    shutil.copytree(random_model, model)
+    problem = Problem("add", ADD_PROMPT, "add", "def check(candidate):\n    pass\n", "toy")
+    options = generation.ModelOptions(str(model), None, "auto", "cpu", False, None)
+    params = SamplingParams(samples=2, temperature=0.8, max_new_tokens=6)
+    opened: list[str] = []
+    real_make_sampler = generation.make_sampler
+
+    def counting_make_sampler(options: generation.ModelOptions) -> object:
+        opened.append(options.model)
+        return real_make_sampler(options)
+
+    monkeypatch.setattr(generation, "make_sampler", counting_make_sampler)
+    first = generation.generate_completions([problem], options, params, tmp_path / "cache")
+    assert first.generated == 2 and opened == [str(model)]
+    again = generation.generate_completions([problem], options, params, tmp_path / "cache")
+    assert (again.generated, again.cached, again.weights_loaded) == (0, 2, False)
+    assert opened == [str(model)]  # not opened again
+    assert again.plan.samples == first.plan.samples and again.model_identity == first.model_identity
+    # A changed file (here a new modification time) is a model the memo does not know: opened again.
+    weights = next(model.glob("*.safetensors"))
+    os.utime(weights, ns=(weights.stat().st_atime_ns, weights.stat().st_mtime_ns + 10**9))
+    third = generation.generate_completions([problem], options, params, tmp_path / "cache")
+    assert opened == [str(model)] * 2 and third.cached == 2  # same bytes: the same identity, still cached
+
+
 def test_greedy_output_does_not_depend_on_batch_size(pytester: pytest.Pytester, random_model: Path) -> None:
     write_problems(pytester)
     outputs = []
@@ -252,7 +287,7 @@ def test_prompt_longer_than_the_context_fails_at_start(pytester: pytest.Pytester
     result.stderr.fnmatch_lines([f"ERROR: passk: add does not fit *'s context: {prompt_tokens} prompt tokens + 250 new tokens "
                                  "(--passk-max-new-tokens) > 256"])
     assert "Traceback" not in result.stdout.str() + result.stderr.str()
-    assert not list(cache.rglob("*.json"))  # nothing generated
+    assert not list((cache / "samples").rglob("*.json"))  # nothing generated
 
 
 def test_quiet_silences_every_progress_bar(pytester: pytest.Pytester, random_model: Path) -> None:

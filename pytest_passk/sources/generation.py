@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import socket
 import time
 from collections import defaultdict
 from collections.abc import Sequence
@@ -9,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
-from .cache import GenerationCache, cache_key
+from .cache import GenerationCache, IdentityMemo, cache_key
 from .completions import CompletionPlan
 from ..problems import Problem
 from .sampling import SERVED_PREFIX, GeneratedCompletion, Job, ModelLoadError, SamplingParams
@@ -77,6 +79,21 @@ def make_sampler(options: ModelOptions) -> Any:
     )
 
 
+def identity_request(options: ModelOptions, params: SamplingParams) -> dict[str, Any] | None:
+    """What a local model's identity is computed from, read without torch: its files' names,
+    sizes and modification times, the options, and what decides ``auto`` here (the host and
+    its visible GPUs). None where the identity needs the model itself: a served model, a hub
+    id, a chat template to apply."""
+    directory = Path(options.model).expanduser()
+    if options.served or params.chat or not directory.is_dir():
+        return None
+    files = sorted((str(path.relative_to(directory)), stat.st_size, stat.st_mtime_ns)
+                   for path in directory.rglob("*") if path.is_file() for stat in (path.stat(),))
+    return {"path": str(directory.resolve()), "files": files, "revision": options.revision, "dtype": options.dtype,
+            "device": options.device, "trust_remote_code": options.trust_remote_code, "host": socket.gethostname(),
+            "visible_gpus": os.environ.get("CUDA_VISIBLE_DEVICES")}
+
+
 def plan_line(model: str, problems: int, params: SamplingParams, wanted: int, cached: int, to_generate: int) -> str:
     greedy = " (greedy: one drawn, repeated)" if params.greedy else ""
     return (f"passk: sampling plan for {model}: {problems} problems x {params.samples} samples{greedy}; "
@@ -98,10 +115,25 @@ def generate_completions(
     ``say`` gets one line stating the plan before anything is generated (or loaded)."""
     from tqdm import tqdm
 
-    if quiet and not options.served:
-        silence_progress_bars()
-    sampler = make_sampler(options)
-    identity = sampler.identity()
+    sampler: Any = None
+
+    def open_sampler() -> Any:
+        nonlocal sampler
+        if sampler is None:
+            if quiet and not options.served:
+                silence_progress_bars()
+            sampler = make_sampler(options)
+        return sampler
+
+    # A local model's identity as last computed, if nothing it depends on changed: then a
+    # fully cached rerun never imports torch, loads the tokenizer or hashes the weights.
+    memo = IdentityMemo(cache_dir)
+    request = identity_request(options, params)
+    identity = memo.recall(request) if request is not None else None
+    if identity is None:
+        identity = open_sampler().identity()
+        if request is not None:
+            memo.remember(request, identity)
     cache = GenerationCache(cache_dir / "samples")
     # Greedy decoding gives one answer: draw it once and repeat it n times.
     wanted = 1 if params.greedy else params.samples
@@ -109,7 +141,9 @@ def generate_completions(
     jobs: list[Job] = []
     cached = 0
     for problem in problems:
-        key = cache_key(identity, params.identity(), sampler.prompt_text(problem.prompt, params))
+        # Without a chat template (the memo's case) the prompt is sampled as the problem gives it.
+        prompt = sampler.prompt_text(problem.prompt, params) if sampler is not None else problem.prompt
+        key = cache_key(identity, params.identity(), prompt)
         keys[problem.task_id] = key
         if regenerate:
             cache.store(key, [])
@@ -134,7 +168,8 @@ def generate_completions(
             rate = sampler.generated_tokens / max(time.perf_counter() - started, 1e-9)
             progress.set_postfix_str(f"{rate:.0f} tok/s")
 
-        sampler.sample(jobs, params, keep)
+        if jobs:
+            open_sampler().sample(jobs, params, keep)
     seconds = time.perf_counter() - started
     plan = CompletionPlan()
     for problem in problems:
@@ -143,5 +178,7 @@ def generate_completions(
             samples = samples * params.samples
         for sample in samples:
             plan.add(problem.task_id, sample.get("completion"), sample)
+    if sampler is None:  # everything was cached, the identity remembered
+        return GenerationReport(plan, total, cached, 0, seconds, identity, weights_loaded=False)
     return GenerationReport(plan, total, cached, sampler.generated_tokens, seconds, identity,
                             weights_loaded=getattr(sampler, "weights_loaded", None))
