@@ -23,7 +23,9 @@ from . import __version__
 from .gates import GATE_FAILED, Baseline, GateError, GateVerdicts, judge
 from .items import SampleItem
 from .options import Settings, check_output_paths
-from .problems import Problem, ProblemFileError, discover_problem_files, load_problem_file
+from .plus.figures import base_records
+from .plus.suite import load_problems
+from .problems import Problem, ProblemFileError, discover_problem_files
 from .report.document import problems_hash, report_document, write_json
 from .report.junit import add_junit_properties
 from .report.terminal import (generation_line, header_lines, is_sample_report, per_sample_output, resume_line,
@@ -78,7 +80,8 @@ class Controller:
             self._problems_by_path = {}
             for path in self.problem_paths:
                 try:
-                    self._problems_by_path[path] = load_problem_file(path)
+                    self._problems_by_path[path] = load_problems(path, self.settings.cache_dir,
+                                                                 self.settings.plus_timing, self._say)
                 except ProblemFileError:
                     continue
         return self._problems_by_path
@@ -115,6 +118,9 @@ class Controller:
         if self.assigned:
             return
         self.assigned = True
+        # Read the problems here, before any test process collects: HumanEval+'s expected
+        # outputs are computed (and cached for the test processes) as they are read.
+        assert self.problems_by_path is not None
         dist = str(self.config.getoption("dist", "no"))
         if self.settings.model is not None:
             self._hand_over(Assignment(None, dist=dist, samples_each=self.settings.sampling.samples))
@@ -295,12 +301,14 @@ class Controller:
             self.journal.close()
         if not self.records:
             return
-        self.summaries = summarize(self.records, settings.ks, settings.confidence)
         problems = list(self.problems.values())
+        # HumanEval+'s samples count twice: with every test, and with the base tests alone.
+        scored = self.records + base_records(self.records, {p.suite for p in problems if p.plus is not None})
+        self.summaries = summarize(scored, settings.ks, settings.confidence)
         completions = self.plan.by_task(problems)
         references = {p.task_id: p.canonical_solution for p in problems if p.canonical_solution is not None}
         with_bleu = settings.bleu and (settings.json_report is not None or settings.html_report is not None)
-        self.analysis = analyse(self.summaries, self.records, self.plan.extras, completions, references, with_bleu)
+        self.analysis = analyse(self.summaries, scored, self.plan.extras, completions, references, with_bleu)
         self.gates = judge(self.summaries, list(settings.minimums), self.baseline, list(settings.max_drops),
                            settings.require_significant)
         add_junit_properties(self.config, self.summaries, self.gates)

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any, Protocol
 
 import pytest
 
-from .problems import Problem, ProblemFileError, load_problem_file
+from .problems import Problem, ProblemFileError
 from .sandbox.runner import SampleRunner
 from .verdicts import SampleRecord
 
@@ -17,6 +18,8 @@ __all__ = ["ProblemFile", "SampleItem", "SampleFailed", "Execution"]
 class Execution(Protocol):
     """Where items learn how many samples a problem has, get their completions and run
     (the test process's worker)."""
+
+    def problems_in(self, path: Path) -> list[Problem]: ...
 
     def sample_count(self, problem: Problem) -> int: ...
 
@@ -46,7 +49,7 @@ class ProblemFile(pytest.File):
 
     def collect(self) -> Iterator[SampleItem]:
         execution = self.execution
-        for problem in load_problem_file(self.path):
+        for problem in execution.problems_in(self.path):
             count = execution.sample_count(problem)
             if not count:
                 item = SampleItem.from_parent(self, name=problem.task_id, problem=problem, index=-1)

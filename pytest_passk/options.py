@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 
 from .gates import GateError, Threshold, parse_threshold
+from .plus.check import PlusTiming
 from .sandbox.runner import Limits
 from .sources.generation import ModelOptions
 from .sources.sampling import CODEX_STOP_SEQUENCES, SamplingParams
@@ -47,6 +48,7 @@ class Settings:
     confidence: float | None = 0.95
     html_report: Path | None = None
     bleu: bool = True
+    plus_timing: PlusTiming = field(default_factory=PlusTiming)
 
     @property
     def gated(self) -> bool:
@@ -138,6 +140,14 @@ def add_options(parser: pytest.Parser) -> None:
          "(by default those run once and share the verdict)")
     flag("passk-execution", "--passk-resume",
          "Reuse the verdicts an interrupted run with the same inputs recorded; execute only the rest", ini_type=None)
+    option("passk-execution", "--passk-plus-min-time", metavar="SECONDS",
+           help="HumanEval+: the least time limit of an input (EvalPlus's min_time_limit). Default: 4.0")
+    option("passk-execution", "--passk-plus-time-factor", metavar="FACTOR",
+           help="HumanEval+: an input's time limit in multiples of the reference's time on it "
+           "(EvalPlus's gt_time_limit_factor). Default: 4.0")
+    flag("passk-execution", "--passk-plus-details",
+         "HumanEval+: run every input of a failing sample and count the failures (by default a sample "
+         "stops at its first failing input, as EvalPlus does)")
     flag("passk-execution", "--passk-suspicious-passes",
          "Count samples whose results are their own classes overriding comparison as passed, "
          "as OpenAI's evaluator does (by default they get the verdict suspicious)")
@@ -244,8 +254,17 @@ def read_settings(config: pytest.Config) -> Settings:
         isolation=read_isolation(config),
         resume=bool(config.getoption("passk_resume")),
         suspicious_passes=_flag(config, "passk_suspicious_passes"),
+        plus_timing=read_plus_timing(config),
         **read_gates(config),
     )
+
+
+def read_plus_timing(config: pytest.Config) -> PlusTiming:
+    timing = PlusTiming(_number(config, "passk_plus_min_time", float, 4.0),
+                        _number(config, "passk_plus_time_factor", float, 4.0), _flag(config, "passk_plus_details"))
+    if timing.min_time_limit <= 0 or timing.factor <= 0:
+        raise pytest.UsageError("--passk-plus-min-time and --passk-plus-time-factor must be positive")
+    return timing
 
 
 def read_gates(config: pytest.Config) -> dict[str, Any]:

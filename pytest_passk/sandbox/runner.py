@@ -139,7 +139,8 @@ class SampleRunner:
             if problem_id not in self.defined:
                 wire.write(server.stdin, wire.DefineProblem(problem_id, problem.prompt, problem.test, problem.entry_point))
                 self.defined.add(problem_id)
-            wire.write(server.stdin, wire.RunSample(execution, problem_id, completion, self.limits.timeout))
+            timeout = problem.timeout if problem.timeout is not None else self.limits.timeout
+            wire.write(server.stdin, wire.RunSample(execution, problem_id, completion, timeout))
         except (OSError, EOFError) as exc:
             self._server_lost()
             self._decide(execution, Verdict.ERROR, f"sample runner failed (harness error): {exc}", 0.0)
