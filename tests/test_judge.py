@@ -191,6 +191,21 @@ def test_a_result_over_the_bound_fails() -> None:
     assert "over the 16 MiB bound" in message
 
 
+MEGABYTES = Problem(task_id="Big/0", prompt="def big(i):\n", entry_point="big", suite="big",
+                    test="def check(candidate):\n    for i in range(20):\n"
+                         "        assert candidate(i) == chr(65 + i) * (1 << 20), i\n")
+
+
+def test_results_beyond_what_the_log_holds_are_asked_live() -> None:
+    """20 results of 1 MiB: the log the candidate sends first holds what fits in a frame (the
+    first 14), the judge asks the rest; a wrong answer after that point still fails, with its question."""
+    right = "    return chr(65 + i) * (1 << 20)\n"
+    wrong_late = "    return chr(65 + i) * (1 << 20) if i < 18 else ''\n"
+    (passed, _), (failed, message) = runner_verdicts(MEGABYTES, [right, wrong_late])
+    assert passed is Verdict.PASSED
+    assert failed is Verdict.FAILED and message.startswith("AssertionError: 18")
+
+
 def test_a_frame_over_the_bound_from_the_candidate_is_a_crash() -> None:
     raw = ("    import os, struct\n    for fd in range(3, 64):\n        try:\n"
            "            os.write(fd, struct.pack('>I', 1 << 30) + b'[')\n        except OSError:\n            pass\n"

