@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from pytest_passk.plus.check import DIGEST_SOURCE, PlusTiming, literal
+from pytest_passk.plus.check import CHECK_SOURCE, DIGEST_MARK, DIGEST_SOURCE, PlusTiming, pack
+from pytest_passk.plus.oracles import Digest
 from pytest_passk.problems import ProblemFileError, load_problem_file
 
 from .conftest import Completions, read_report, write_jsonl
@@ -237,19 +238,30 @@ def test_failing_canonical_solution_fails_its_samples_by_name(pytester: pytest.P
                                         "on base input 1: ZeroDivisionError")
 
 
+def unpacked(value: object, expected: object = None) -> tuple[object, object]:
+    """``value`` as input and as expected output (or ``expected``), after the trip through the test's data."""
+    names: dict[str, object] = {"DIGEST_MARK": DIGEST_MARK}
+    exec(DIGEST_SOURCE + CHECK_SOURCE, names)
+    stage = ("base", [value], [value if expected is None else expected], [1.0])
+    ((_, inputs, outputs, _),) = names["_passk_unpack"](pack([stage]))  # type: ignore[operator]
+    return inputs[0], outputs[0]
+
+
 @pytest.mark.parametrize("value", [
     [1, 2.5, -0.0, "x'\"\n", b"\x00", None, True], (1,), (), {1: (2, 3), "a": [set()]}, {frozenset({1, 2})},
     2**20000, [-(2**20000)], [math.inf, -math.inf], 3 + 4j,
 ], ids=["scalars", "one-tuple", "empty-tuple", "nested", "frozenset", "huge-int", "huge-negative", "infinities",
         "complex"])
-def test_literal_round_trip(value: object) -> None:
-    assert eval(literal(value), {"inf": math.inf, "nan": math.nan}) == value
-    assert type(eval(literal(value), {"inf": math.inf})) is type(value)
+def test_data_round_trip(value: object) -> None:
+    for back in unpacked(value):
+        assert back == value and type(back) is type(value)
 
 
-def test_literal_nan() -> None:
-    (back,) = eval(literal([math.nan]), {"nan": math.nan})
+def test_data_round_trip_of_nan_and_digests() -> None:
+    (back,), _ = unpacked([math.nan])
     assert math.isnan(back)
+    _, digest = unpacked(1, Digest("ab" * 32, True))
+    assert type(digest).__name__ == "_PasskDigest" and (digest.digest, digest.floats) == ("ab" * 32, True)
 
 
 def test_digest_compares_as_equality_does() -> None:

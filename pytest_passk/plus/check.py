@@ -10,9 +10,12 @@ and ``atol`` is 0), of the same type and length and ``numpy.allclose`` with
 answer, ``|poly(xs, x)| <= atol``. Base inputs first, then plus inputs; a sample stops at
 its first failing input (``--passk-plus-details``: runs them all and counts).
 
-An expected output too large to carry in a test (a few of HumanEval/15's and /130's
-are megabytes) is kept as a digest of its canonical form (:data:`DIGEST_SOURCE`: numbers
-by value, so ``1 == 1.0`` as ``==`` says) and compared by digest.
+The data travels in the test as one base64 string of ``marshal`` (built and read by the
+same interpreter): every judge and candidate reads a problem's thousand inputs in
+milliseconds, where compiling them as Python literals took seconds. An expected output
+too large to carry in a test (a few of HumanEval/15's and /130's are megabytes) is kept
+as a digest of its canonical form (:data:`DIGEST_SOURCE`: numbers by value, so
+``1 == 1.0`` as ``==`` says) and compared by digest.
 
 The time limits apply where the completion runs (the candidate's own run of this test);
 in the judge, whose calls the candidate answers, they do not, and the sample's own
@@ -21,19 +24,23 @@ deadline, EvalPlus's ``min(60, sum of limits) + 1`` per stage, bounds it all.
 
 from __future__ import annotations
 
+import base64
 import dataclasses
+import marshal
 import math
 from dataclasses import dataclass
 from typing import Any
 
 from ..problems import Problem
 from ..sandbox.program import EVALPLUS_GUARD
-from .oracles import Oracle
+from .oracles import Digest, Oracle
 
-__all__ = ["PlusTiming", "DIGEST_SOURCE", "BIG_OUTPUT", "with_plus_check", "literal", "PLUS_FAILURE"]
+__all__ = ["PlusTiming", "DIGEST_SOURCE", "BIG_OUTPUT", "with_plus_check", "pack", "PLUS_FAILURE"]
 
 # Outputs whose repr is longer than this are carried as a digest.
 BIG_OUTPUT = 1 << 16
+# How a digest travels in the test's data.
+DIGEST_MARK = "__passk_digest__"
 # How the check's failure message starts when a plus input failed (the base inputs all passed).
 PLUS_FAILURE = "AssertionError: plus input "
 
@@ -74,7 +81,9 @@ def _passk_digest(value):
 '''
 
 CHECK_SOURCE = '''
+import binascii as _passk_binascii
 import copy as _passk_copy
+import marshal as _passk_marshal
 import math as _passk_math
 import signal as _passk_signal
 
@@ -91,6 +100,16 @@ class _PasskDigest:
 
     def __repr__(self):
         return "<an output too large to show>"
+
+
+def _passk_unpack(text):
+    """The stages' data, a digest marker made a _PasskDigest again."""
+    stages = []
+    for stage, inputs, expected, limits in _passk_marshal.loads(_passk_binascii.a2b_base64(text)):
+        expected = [_PasskDigest(e[1], e[2]) if type(e) is tuple and len(e) == 3 and e[0] == DIGEST_MARK else e
+                    for e in expected]
+        stages.append((stage, inputs, expected, limits))
+    return stages
 
 
 def _passk_alarm(signum, frame):
@@ -153,7 +172,7 @@ def _passk_short(value):
 
 def check(candidate):
     failures, first = 0, None
-    for stage, inputs, expected, limits in PASSK_STAGES:
+    for stage, inputs, expected, limits in _passk_unpack(PASSK_DATA):
         for index, args in enumerate(inputs):
             where = f"{stage} input {index + 1} of {len(inputs)}"
             try:
@@ -192,22 +211,12 @@ class PlusTiming:
         return min(60.0, sum(limits)) + 1.0 if limits else 0.0
 
 
-def literal(value: Any) -> str:
-    """Python source that evaluates to ``value`` (plain data; ``inf`` and ``nan`` are names
-    the test defines; ints beyond ``repr``'s limit in hexadecimal)."""
-    kind = type(value)
-    if kind is int:
-        return repr(value) if value.bit_length() < 4000 else hex(value)
-    if kind is list:
-        return "[" + ", ".join(literal(item) for item in value) + "]"
-    if kind is tuple:
-        return "(" + "".join(literal(item) + ", " for item in value) + ")"
-    if kind is dict:
-        return "{" + ", ".join(f"{literal(key)}: {literal(item)}" for key, item in value.items()) + "}"
-    if kind is set or kind is frozenset:
-        items = "{" + ", ".join(literal(item) for item in value) + "}" if value else "()"
-        return f"{kind.__name__}({items})"
-    return repr(value)
+def pack(stages: list[tuple[str, list[Any], list[Any], list[float]]]) -> str:
+    """The stages' data as the test carries it: base64 of ``marshal`` (which keeps every type
+    of plain data: tuples, sets, ints of any size, inf and nan), a digest as a marked tuple."""
+    marked = [(stage, inputs, [(DIGEST_MARK, e.digest, e.floats) if isinstance(e, Digest) else e for e in expected],
+               limits) for stage, inputs, expected, limits in stages]
+    return base64.b64encode(marshal.dumps(marked)).decode("ascii")
 
 
 def with_plus_check(problem: Problem, oracle: Oracle, timing: PlusTiming) -> Problem:
@@ -220,15 +229,14 @@ def with_plus_check(problem: Problem, oracle: Oracle, timing: PlusTiming) -> Pro
     for stage, inputs in (("base", problem.plus.base_input), ("plus", problem.plus.plus_input)):
         limits = timing.limits(oracle.seconds[stage])
         budget += timing.budget(limits)
-        stages.append(f"({stage!r}, {literal(inputs)}, {literal(oracle.outputs[stage])}, "
-                      f"{literal([round(x, 3) for x in limits])})")
+        stages.append((stage, inputs, oracle.outputs[stage], [round(x, 3) for x in limits]))
     test = "".join([EVALPLUS_GUARD, "\n".join([
-        "inf, nan = float('inf'), float('nan')",
         f"PASSK_SUITE, PASSK_ENTRY_POINT = {problem.suite!r}, {problem.entry_point!r}",
         f"PASSK_ATOL, PASSK_DETAILS = {problem.plus.atol!r}, {timing.details!r}",
+        f"DIGEST_MARK = {DIGEST_MARK!r}",
         DIGEST_SOURCE,
         CHECK_SOURCE,
-        f"PASSK_STAGES = ({', '.join(stages)},)",
+        f"PASSK_DATA = {pack(stages)!r}",
         "",
     ])])
     return dataclasses.replace(problem, test=test, timeout=math.ceil(budget * 10) / 10)
