@@ -51,6 +51,7 @@ class Controller:
         self.settings = settings
         self._problem_paths: list[Path] | None = None
         self._problems_by_path: dict[Path, list[Problem]] | None = None
+        self._problems: dict[tuple[str, str], Problem] | None = None
         self.plan = CompletionPlan()
         self.assignment = Assignment(None)
         self.assigned = False
@@ -88,8 +89,10 @@ class Controller:
 
     @property
     def problems(self) -> dict[tuple[str, str], Problem]:
-        """The problems this run reaches, by (suite, task id)."""
-        return {(p.suite, p.task_id): p for problems in self.problems_by_path.values() for p in problems}
+        """The problems this run reaches, by (suite, task id); built once (every record looks its problem up)."""
+        if self._problems is None:
+            self._problems = {(p.suite, p.task_id): p for problems in self.problems_by_path.values() for p in problems}
+        return self._problems
 
     # -- the start ------------------------------------------------------------------
 
@@ -166,15 +169,21 @@ class Controller:
 
         rootpath = self.config.rootpath
         files = {path.resolve(): {p.task_id: p for p in problems} for path, problems in self.problems_by_path.items()}
+        paths: dict[str, Path] = {}  # a node id's file part -> its file, found once per file, not per sample
+
+        def file_of(file_part: str) -> Path:
+            path = (rootpath / file_part).resolve()
+            if path not in files:  # a file outside the rootdir: its node id is relative to an argument
+                path = next((p for p in files if p.as_posix().endswith("/" + file_part.lstrip("./"))), path)
+            return path
+
         selected: dict[tuple[Path, str], Problem] = {}
         for nodeid in nodeids:
             scope = problem_scope(nodeid)
             if scope == nodeid:
                 continue  # not a sample
             file_part, _, task_id = scope.partition("::")
-            path = (rootpath / file_part).resolve()
-            if path not in files:  # a file outside the rootdir: its node id is relative to an argument
-                path = next((p for p in files if p.as_posix().endswith("/" + file_part.lstrip("./"))), path)
+            path = paths.get(file_part) or paths.setdefault(file_part, file_of(file_part))
             problem = files.get(path, {}).get(task_id)
             if problem is not None:
                 selected.setdefault((path, task_id), problem)

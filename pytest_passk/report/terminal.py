@@ -9,7 +9,7 @@ import pytest
 
 from ..gates import GateVerdicts
 from ..sandbox.runner import IsolationReport
-from ..scoring.summary import SuiteSummary
+from ..scoring.summary import SuiteSummary, task_order
 from ..sources.generation import GenerationReport
 from ..verdicts import SampleRecord, Verdict
 
@@ -62,19 +62,13 @@ def failures_by_problem(records: Iterable[SampleRecord], width: int = 240) -> li
             verdicts[key][record.verdict] += 1
             messages[key][record.message] += 1
     lines = []
-    for key in sorted(verdicts, key=lambda key: (key[0], _natural(key[1]))):
+    for key in sorted(verdicts, key=lambda key: (key[0], task_order(key[1]))):
         counted = ", ".join(f"{count} {verdict}" for verdict, count in verdicts[key].most_common())
         message, times = messages[key].most_common(1)[0]
         line = f"{key[1]}: {sum(verdicts[key].values())} of {samples[key]} did not pass ({counted}); " \
                f"most often ({times}x): {message}"
         lines.append(line if len(line) <= width else line[: width - 3] + "...")
     return lines
-
-
-def _natural(task_id: str) -> tuple[Any, ...]:
-    """HumanEval/2 before HumanEval/10."""
-    head, _, tail = task_id.rpartition("/")
-    return (head, int(tail)) if tail.isdigit() else (task_id, -1)
 
 
 def write_failures_by_problem(terminalreporter: Any, records: list[SampleRecord]) -> None:
