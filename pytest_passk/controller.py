@@ -126,7 +126,8 @@ class Controller:
         assert self.problems_by_path is not None
         dist = str(self.config.getoption("dist", "no"))
         if self.settings.model is not None:
-            self._hand_over(Assignment(None, dist=dist, samples_each=self.settings.sampling.samples))
+            sampling = self.settings.sampling
+            self._hand_over(Assignment(None, dist=dist, samples_each=sampling.samples, temperatures=sampling.temperatures))
             return
         self.plan = self._plan()
         self._hand_over(Assignment(self.plan, known=self._recorded_verdicts(), dist=dist))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, Protocol
@@ -10,18 +11,22 @@ import pytest
 
 from .problems import Problem, ProblemFileError
 from .sandbox.runner import SampleRunner
+from .sources.sampling import temperature_label
 from .verdicts import SampleRecord
 
-__all__ = ["ProblemFile", "SampleItem", "SampleFailed", "Execution"]
+__all__ = ["ProblemFile", "SampleItem", "SampleFailed", "Execution", "sample_labels"]
 
 
 class Execution(Protocol):
-    """Where items learn how many samples a problem has, get their completions and run
-    (the test process's worker)."""
+    """Where items learn how many samples a problem has (and at which temperatures), get
+    their completions and run (the test process's worker)."""
 
     def problems_in(self, path: Path) -> list[Problem]: ...
 
-    def sample_count(self, problem: Problem) -> int: ...
+    def sample_temperatures(self, problem: Problem) -> list[float | None]: ...
+
+    @property
+    def study(self) -> bool: ...
 
     @property
     def skip_reason(self) -> str: ...
@@ -40,6 +45,20 @@ class SampleFailed(Exception):
         self.record = record
 
 
+def sample_labels(temperatures: list[float | None], study: bool) -> list[str]:
+    """What the brackets of a problem's sample node ids say: the sample index, or in a
+    temperature study the temperature and the index among that temperature's samples
+    (``T0.8-17``), so that ``-k T0.8-`` and ``--lf`` can pick one temperature."""
+    if not study:
+        return [str(index) for index in range(len(temperatures))]
+    seen: Counter[float | None] = Counter()
+    labels = []
+    for temperature in temperatures:
+        labels.append(f"{'T?' if temperature is None else temperature_label(temperature)}-{seen[temperature]}")
+        seen[temperature] += 1
+    return labels
+
+
 class ProblemFile(pytest.File):
     """A file of problems; one item per problem and sample index, in file order."""
 
@@ -49,18 +68,19 @@ class ProblemFile(pytest.File):
 
     def collect(self) -> Iterator[SampleItem]:
         execution = self.execution
+        study = execution.study
         for problem in execution.problems_in(self.path):
-            count = execution.sample_count(problem)
-            if not count:
+            temperatures = execution.sample_temperatures(problem)
+            if not temperatures:
                 item = SampleItem.from_parent(self, name=problem.task_id, problem=problem, index=-1)
                 item.add_marker(pytest.mark.skip(reason=execution.skip_reason))
                 yield item
-            for index in range(count):
-                name = f"{problem.task_id}[{index}]"
+            for index, label in enumerate(sample_labels(temperatures, study)):
+                name = f"{problem.task_id}[{label}]"
                 # The node id given whole, so that pytest >= 9.2 parses "[index]" as the
                 # parametrization, as it does for ids read back from its cache (--lf, --ff, --sw).
                 yield SampleItem.from_parent(self, name=name, nodeid=f"{self.nodeid}::{name}", problem=problem,
-                                             index=index)
+                                             index=index, temperature=temperatures[index])
 
     def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException]) -> str:  # type: ignore[override]
         if isinstance(excinfo.value, ProblemFileError):
@@ -75,10 +95,11 @@ class SampleItem(pytest.Item):
 
     parent: ProblemFile
 
-    def __init__(self, *, problem: Problem, index: int, **kwargs: Any) -> None:
+    def __init__(self, *, problem: Problem, index: int, temperature: float | None = None, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.problem = problem
         self.index = index
+        self.temperature = temperature
 
     @property
     def completion(self) -> str | None:
@@ -94,7 +115,7 @@ class SampleItem(pytest.Item):
     def runtest(self) -> None:
         runner = self.parent.execution.runner
         self.submit(runner)  # unless the protocol already submitted it ahead
-        record = runner.result(self.nodeid)
+        record = runner.result(self.nodeid).at_temperature(self.temperature)
         self.user_properties.append(("passk", record.to_properties()))
         if not record.passed:
             raise SampleFailed(record)

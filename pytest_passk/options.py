@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import codecs
+import math
 import os
 import re
 from dataclasses import dataclass, field
@@ -99,8 +100,9 @@ def add_options(parser: pytest.Parser) -> None:
     option("passk-model", "--passk-device", metavar="DEVICE",
            help="auto (cuda if available, across all GPUs), cpu, cuda, cuda:1. Default: auto")
     flag("passk-model", "--passk-trust-remote-code", "Allow the model's own code from its repository to run")
-    option("passk-model", "--passk-temperature", metavar="T",
-           help="Sampling temperature; 0 is greedy. Default: 0.8 with --samples > 1, else greedy")
+    option("passk-model", "--passk-temperature", metavar="T[,T,...]",
+           help="Sampling temperature, 0 for greedy; several (0.2,0.6,0.8) sample each and report pass@k per "
+           "temperature and the best temperature for each k. Default: 0.8 with --samples > 1, else greedy")
     option("passk-model", "--passk-top-p", metavar="P", help="Nucleus sampling. Default: 0.95")
     option("passk-model", "--passk-max-new-tokens", metavar="N",
            help="Most tokens generated per sample; a prompt and these must fit the model's context. Default: 512")
@@ -339,6 +341,19 @@ def read_model_options(config: pytest.Config, model: str) -> ModelOptions:
     )
 
 
+def parse_temperatures(text: str | None, default: float) -> tuple[float, ...]:
+    """``0.2,0.6,0.8`` -> (0.2, 0.6, 0.8): distinct, ascending."""
+    if text is None:
+        return (default,)
+    try:
+        temperatures = tuple(sorted({float(t) for t in str(text).replace(" ", "").split(",") if t}))
+    except ValueError:
+        raise pytest.UsageError(f"--passk-temperature: expected a number or comma-separated numbers, got {text!r}") from None
+    if not temperatures or temperatures[0] < 0 or not all(math.isfinite(t) for t in temperatures):
+        raise pytest.UsageError(f"--passk-temperature: each temperature must be a number >= 0, got {text!r}")
+    return temperatures
+
+
 def read_sampling(config: pytest.Config, samples: int) -> SamplingParams:
     if samples < 1:
         raise pytest.UsageError("--samples must be at least 1")
@@ -346,9 +361,11 @@ def read_sampling(config: pytest.Config, samples: int) -> SamplingParams:
     stop = (
         tuple(codecs.decode(s, "unicode_escape") for s in stop_values) if stop_values else CODEX_STOP_SEQUENCES
     )
+    temperatures = parse_temperatures(_setting(config, "passk_temperature"), 0.8 if samples > 1 else 0.0)
     return SamplingParams(
         samples=samples,
-        temperature=_number(config, "passk_temperature", float, 0.8 if samples > 1 else 0.0),
+        temperature=temperatures[0],
+        study=temperatures if len(temperatures) > 1 else (),
         top_p=_number(config, "passk_top_p", float, 0.95),
         max_new_tokens=_number(config, "passk_max_new_tokens", int, 512),
         seed=_number(config, "passk_seed", int, 0),

@@ -32,6 +32,7 @@ class SampleRecord:
     seconds: float
     shared: bool = False  # the verdict of an identical completion's execution
     resumed: bool = False  # the verdict an interrupted run recorded
+    temperature: float | None = None  # the sampling temperature, where known (a model run, a file's field)
 
     @property
     def sample_id(self) -> SampleId:
@@ -50,15 +51,20 @@ class SampleRecord:
         """This verdict given to another sample of the problem with the same completion."""
         return replace(self, index=index, shared=True)
 
+    def at_temperature(self, temperature: float | None) -> SampleRecord:
+        """This verdict as the sample drawn at ``temperature`` has it (the runner knows
+        programs, not how they were sampled)."""
+        return self if temperature == self.temperature else replace(self, temperature=temperature)
+
     def to_properties(self) -> list[Any]:
         """As it travels in a report's ``user_properties`` (xdist sends only plain data)."""
         return [self.suite, self.task_id, self.index, self.verdict.value, self.message, self.seconds,
-                self.shared, self.resumed]
+                self.shared, self.resumed, self.temperature]
 
     @classmethod
     def from_properties(cls, values: list[Any]) -> SampleRecord:
-        suite, task_id, index, verdict, message, seconds, shared, resumed = values
-        return cls(suite, task_id, index, Verdict(verdict), message, seconds, shared, resumed)
+        suite, task_id, index, verdict, message, seconds, shared, resumed, temperature = values
+        return cls(suite, task_id, index, Verdict(verdict), message, seconds, shared, resumed, temperature)
 
     def to_json(self) -> dict[str, Any]:
         """A row of the JSON report."""

@@ -41,8 +41,9 @@ class Assignment:
     workers on other hosts the problem files (by path under the rootdir).
 
     A model run's completions are drawn only for the problems pytest selects, so they
-    come after collection: until then ``plan`` is None and ``samples_each`` says how
-    many items each problem gets; :meth:`settle` adds the plan and the recorded verdicts.
+    come after collection: until then ``plan`` is None, and each problem gets
+    ``samples_each`` items at each of ``temperatures``, in that order (the order the
+    model step numbers them in); :meth:`settle` adds the plan and the recorded verdicts.
     """
 
     plan: CompletionPlan | None
@@ -50,9 +51,18 @@ class Assignment:
     dist: str = "no"
     problem_files: dict[str, bytes] = field(default_factory=dict)
     samples_each: int = 0
+    temperatures: tuple[float, ...] = ()
 
-    def sample_count(self, problem: Problem) -> int:
-        return self.samples_each if self.plan is None else len(self.plan.for_problem(problem))
+    def sample_temperatures(self, problem: Problem) -> list[float | None]:
+        """The temperature of each of the problem's samples, in index order (None where unknown)."""
+        if self.plan is None:
+            return [t for t in self.temperatures for _ in range(self.samples_each)]
+        return self.plan.temperatures_for(problem)
+
+    @property
+    def study(self) -> bool:
+        """Whether the run samples at more than one temperature."""
+        return len(self.temperatures) > 1 if self.plan is None else self.plan.study
 
     def settle(self, plan: CompletionPlan, known: dict[SampleId, SampleRecord]) -> Assignment:
         return dataclasses.replace(self, plan=plan, known=known)
@@ -60,12 +70,14 @@ class Assignment:
     def to_workerinput(self) -> dict[str, Any]:
         """As plain data, which is all execnet carries."""
         return {"plan": None if self.plan is None else self.plan.to_plain(), "known": known_to_plain(self.known),
-                "dist": self.dist, "problem_files": self.problem_files, "samples_each": self.samples_each}
+                "dist": self.dist, "problem_files": self.problem_files, "samples_each": self.samples_each,
+                "temperatures": list(self.temperatures)}
 
     @classmethod
     def from_workerinput(cls, data: dict[str, Any]) -> Assignment:
         plan = None if data["plan"] is None else CompletionPlan.from_plain(data["plan"])
-        return cls(plan, known_from_plain(data["known"]), data["dist"], data["problem_files"], data["samples_each"])
+        return cls(plan, known_from_plain(data["known"]), data["dist"], data["problem_files"], data["samples_each"],
+                   tuple(data["temperatures"]))
 
 
 def known_to_plain(known: dict[SampleId, SampleRecord]) -> list[dict[str, Any]]:
@@ -121,9 +133,14 @@ class Worker:
         settings = self.settings
         return load_problems(path, settings.cache_dir, settings.plus_timing)
 
-    def sample_count(self, problem: Problem) -> int:
+    def sample_temperatures(self, problem: Problem) -> list[float | None]:
         assert self.assignment is not None, "the controller assigns the samples at the session's start"
-        return self.assignment.sample_count(problem)
+        return self.assignment.sample_temperatures(problem)
+
+    @property
+    def study(self) -> bool:
+        assert self.assignment is not None, "the controller assigns the samples at the session's start"
+        return self.assignment.study
 
     @property
     def skip_reason(self) -> str:

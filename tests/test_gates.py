@@ -105,7 +105,7 @@ def test_baseline_drop_gate_and_changed_problems(pytester: pytest.Pytester, toy_
     ("args", "message"),
     [(["--passk-max-drop=pass@1=0.02"], "--passk-max-drop needs --passk-baseline"),
      (["--passk-baseline=missing.json"], "--passk-baseline: */missing.json: file not found"),
-     (["--passk-min=pass@1"], "--passk-min: expected [[]SUITE:[]]pass@K=VALUE*"),
+     (["--passk-min=pass@1"], "--passk-min: expected [[]SUITE:[]]pass@K[[]@T[]]=VALUE*"),
      (["--passk-ci=2"], "--passk-ci: expected a level such as 0.95 (or off), got '2'")],
 )
 def test_gate_usage_errors(pytester: pytest.Pytester, toy_problems: Path, completions_file: Completions,

@@ -11,6 +11,7 @@ from typing import Any
 from ..gates import GateVerdicts
 from ..problems import Problem
 from ..scoring.analysis import Analysis
+from ..scoring.study import best_temperatures
 from ..scoring.summary import SuiteSummary, task_order
 from ..verdicts import SampleRecord
 
@@ -50,10 +51,14 @@ def report_document(summaries: list[SuiteSummary], records: list[SampleRecord], 
         "suites": [
             {key: value for key, value in asdict(s).items() if key != "per_problem"}
             | {"per_problem": [asdict(p) for p in s.per_problem],
-               "paper": analysis.paper.get(s.name, {}),
-               "bleu": {k: v for k, v in analysis.bleu_separation.get(s.name, {}).items()}}
+               "label": s.label,
+               "paper": analysis.paper.get(s.label, {}),
+               "bleu": {k: v for k, v in analysis.bleu_separation.get(s.label, {}).items()}}
             for s in summaries
         ],
+        # Per suite of a temperature study, per pass@k: its best temperature, value and interval.
+        "temperature_study": {suite: {metric: asdict(b) for metric, b in best.items()}
+                              for suite, best in best_temperatures(summaries).items()},
         "gates": [{"passed": g.passed, "line": g.line} for g in gates.outcomes],
         "baseline_comparison": gates.comparisons,
         "samples": [sample(r) for r in sorted(records, key=lambda r: (r.suite, task_order(r.task_id), r.index))],

@@ -14,7 +14,7 @@ from ..scoring.estimator import pass_at_k
 from ..scoring.summary import task_order
 from ..verdicts import Verdict
 
-__all__ = ["write_html", "pass_at_k_curve"]
+__all__ = ["write_html", "pass_at_k_curve", "temperature_svg"]
 
 # By the verdict's name, as the JSON document spells it.
 VERDICT_COLOURS = {Verdict.PASSED.value: "#2e7d32", Verdict.FAILED.value: "#c62828", Verdict.TIMEOUT.value: "#ef6c00",
@@ -22,6 +22,8 @@ VERDICT_COLOURS = {Verdict.PASSED.value: "#2e7d32", Verdict.FAILED.value: "#c628
                    Verdict.ERROR.value: "#616161"}
 CURVE_POINTS = 24
 CURVE_RESAMPLES = 2000
+# One colour per k in the temperature study's figure.
+LINE_COLOURS = ("#1565c0", "#c62828", "#2e7d32", "#6a1b9a", "#ef6c00", "#00838f", "#5d4037", "#ad1457")
 
 STYLE = """
 body{font:14px/1.45 system-ui,sans-serif;margin:2em auto;max-width:1100px;color:#222;padding:0 1em}
@@ -80,6 +82,68 @@ def _curve_svg(curve: list[tuple[int, float, float, float]]) -> str:
     return "".join(parts)
 
 
+def temperature_svg(suite: str, figures: list[dict[str, Any]], best: dict[str, dict[str, Any]]) -> str:
+    """pass@k against the sampling temperature, one line per k, the best temperature of each
+    k marked: the Codex paper's figure 5 for this run. ``figures``: the suite's summaries."""
+    width, height, left, bottom, top, right = 560, 300, 50, 40, 15, 110
+    points = sorted((float(f["temperature"]), f["pass_at_k"]) for f in figures if f.get("temperature") is not None)
+    metrics = [m for m in best if all(m in values for _, values in points)]
+    if len(points) < 2 or not metrics:
+        return ""
+    low_t, high_t = points[0][0], points[-1][0]
+
+    def x(temperature: float) -> float:
+        return left + (temperature - low_t) / ((high_t - low_t) or 1.0) * (width - left - right)
+
+    def y(value: float) -> float:
+        return top + (1.0 - value) * (height - top - bottom)
+
+    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" role="img" '
+             f'aria-label="pass@k against temperature for {escape(suite)}" class="temperature-study">']
+    for tick in (0.0, 0.25, 0.5, 0.75, 1.0):
+        parts.append(f'<line x1="{left}" x2="{width - right}" y1="{y(tick):.1f}" y2="{y(tick):.1f}" stroke="#ddd"/>'
+                     f'<text x="{left - 6}" y="{y(tick) + 4:.1f}" text-anchor="end" font-size="11">{tick * 100:.0f}%</text>')
+    for temperature, _ in points:
+        parts.append(f'<text x="{x(temperature):.1f}" y="{height - bottom + 16}" text-anchor="middle" '
+                     f'font-size="11">{temperature:g}</text>')
+    parts.append(f'<text x="{(left + width - right) / 2}" y="{height - 6}" text-anchor="middle" '
+                 f'font-size="12">sampling temperature</text>')
+    for position, metric in enumerate(metrics):
+        colour = LINE_COLOURS[position % len(LINE_COLOURS)]
+        line = " ".join(f"{x(t):.1f},{y(values[metric]):.1f}" for t, values in points)
+        parts.append(f'<polyline points="{line}" fill="none" stroke="{colour}" stroke-width="2"/>')
+        for temperature, values in points:
+            parts.append(f'<circle cx="{x(temperature):.1f}" cy="{y(values[metric]):.1f}" r="3" fill="{colour}">'
+                         f'<title>{escape(metric)} at T{temperature:g} = {values[metric] * 100:.2f}%</title></circle>')
+        chosen = best[metric]
+        parts.append(f'<circle cx="{x(float(chosen["temperature"])):.1f}" cy="{y(float(chosen["value"])):.1f}" r="7" '
+                     f'fill="none" stroke="{colour}" stroke-width="2" class="best"><title>best for {escape(metric)}: '
+                     f'T{float(chosen["temperature"]):g}</title></circle>')
+        legend_y = top + 14 + position * 18
+        parts.append(f'<line x1="{width - right + 12}" x2="{width - right + 32}" y1="{legend_y - 4}" y2="{legend_y - 4}" '
+                     f'stroke="{colour}" stroke-width="2"/><text x="{width - right + 38}" y="{legend_y}" font-size="12">'
+                     f'{escape(metric)}</text>')
+    parts.append("</svg>")
+    return "".join(parts)
+
+
+def _temperature_study(document: dict[str, Any]) -> str:
+    study = document.get("temperature_study") or {}
+    parts = []
+    for suite, best in study.items():
+        figures = [s for s in document["suites"] if s["name"] == suite and s.get("in_study")]
+        rows = ""
+        for metric, b in best.items():
+            interval = b.get("interval")
+            band = f"[{interval[0] * 100:.1f}, {interval[1] * 100:.1f}]" if interval else ""
+            rows += (f'<tr><td>{escape(metric)}</td><td class="num">T{float(b["temperature"]):g}</td>'
+                     f'<td class="num">{_percent(b["value"])}</td><td class="num">{band}</td></tr>')
+        parts.append(f'<h3>{escape(suite)}</h3>{temperature_svg(suite, figures, best)}'
+                     f'<table class="best-temperatures"><tr><th>metric</th><th>best temperature</th><th>value</th>'
+                     f'<th>interval</th></tr>{rows}</table>')
+    return "<h2>pass@k over temperature</h2>" + "".join(parts) if parts else ""
+
+
 def _verdict_bar(verdicts: dict[str, int]) -> str:
     total = sum(verdicts.values()) or 1
     spans = "".join(
@@ -110,7 +174,7 @@ def _summary_table(document: dict[str, Any]) -> str:
                                            ("oracle_pass@n", "oracle pass@n"), ("unique_fraction", "unique completions"))
                         if paper.get(key) is not None)
         n = suite["n_min"] if suite["n_min"] == suite["n_max"] else f'{suite["n_min"]}-{suite["n_max"]}'
-        rows.append(f'<tr><td>{escape(suite["name"])}</td><td class="num">{suite["problems"]}</td><td class="num">{n}</td>'
+        rows.append(f'<tr><td>{escape(suite["label"])}</td><td class="num">{suite["problems"]}</td><td class="num">{n}</td>'
                     f'<td>{"<br>".join(figures)}</td><td>{extra}</td><td>{_verdict_bar(suite["verdicts"])}</td></tr>')
     level = next((s["confidence_level"] for s in document["suites"] if s.get("confidence_level")), None)
     note = f'<p class="muted">Intervals: {level * 100:g}% bootstrap over problems.</p>' if level else ""
@@ -154,7 +218,7 @@ def _bleu_cell(value: Any) -> str:
 def _problems(document: dict[str, Any], suite: dict[str, Any]) -> str:
     samples: dict[str, list[dict[str, Any]]] = {}
     for sample in document["samples"]:
-        if sample["suite"] == suite["name"]:
+        if sample["suite"] == suite["name"] and (not suite.get("in_study") or sample["temperature"] == suite["temperature"]):
             samples.setdefault(sample["task_id"], []).append(sample)
     first = next(iter(suite["pass_at_k"]), None)
     ordered = sorted(suite["per_problem"], key=lambda p: (p["c"] / p["n"] if p["n"] else 0.0, task_order(p["task_id"])))
@@ -174,7 +238,7 @@ def _problems(document: dict[str, Any], suite: dict[str, Any]) -> str:
             f'<td class="num">{problem["c"]}/{problem["n"]}</td><td style="width:40%"><span class="rate" style="width:{rate * 100:.2f}%">'
             f'</span></td><td class="num">{value}</td></tr>'
         )
-    return (f'<h3>{escape(suite["name"])}: problems by pass rate</h3><table class="problems"><tr><th>problem</th><th>passed</th>'
+    return (f'<h3>{escape(suite["label"])}: problems by pass rate</h3><table class="problems"><tr><th>problem</th><th>passed</th>'
             f'<th>pass rate</th><th>{escape(first or "")}</th></tr>{"".join(rows)}</table>')
 
 
@@ -186,7 +250,7 @@ def _bleu(suite: dict[str, Any]) -> str:
     cells = "".join(f'<td class="num">{bleu[side].get("n", 0)}</td><td class="num">{bleu[side].get("mean", 0):.1f}</td>'
                     f'<td class="num">{bleu[side].get("median", 0):.1f}</td>' for side in ("passed", "failed"))
     verdict = "" if auc is None else f"<p>Chance that a passing sample has a higher BLEU than a failing one of the same problem: <b>{auc:.3f}</b> (0.5 is a coin toss), over {bleu['problems_with_both']} problems with both.</p>"
-    return (f'<h3>{escape(suite["name"])}: BLEU against the reference solution</h3><table><tr><th colspan=3>passing samples</th>'
+    return (f'<h3>{escape(suite["label"])}: BLEU against the reference solution</h3><table><tr><th colspan=3>passing samples</th>'
             f'<th colspan=3>failing samples</th></tr><tr><th>n</th><th>mean</th><th>median</th><th>n</th><th>mean</th><th>median</th></tr>'
             f'<tr>{cells}</tr></table>{verdict}')
 
@@ -201,12 +265,12 @@ def write_html(path: Path, document: dict[str, Any]) -> None:
         if isinstance(run.get(key), dict):
             facts += f"<tr><th>{key}</th><td>{escape(', '.join(f'{k}={v}' for k, v in run[key].items()))}</td></tr>"
     curves = "".join(
-        f'<h3>{escape(s["name"])}</h3>{_curve_svg(pass_at_k_curve(s["per_problem"], s["n_min"], s.get("confidence_level")))}'
+        f'<h3>{escape(s["label"])}</h3>{_curve_svg(pass_at_k_curve(s["per_problem"], s["n_min"], s.get("confidence_level")))}'
         for s in document["suites"]
     )
     body = (f'<h1>pytest-passk report</h1><p class="muted">{escape(str(run.get("source", "")))} &middot; {escape(str(run.get("date", "")))}</p>'
             f'<h2>Summary</h2>{_summary_table(document)}{_gates(document)}{_comparison(document)}'
-            f'<h2>pass@k over k</h2>{curves}'
+            f'<h2>pass@k over k</h2>{curves}{_temperature_study(document)}'
             f'<h2>Problems</h2>{"".join(_problems(document, s) for s in document["suites"])}'
             f'{"".join(_bleu(s) for s in document["suites"])}'
             f'<h2>Run</h2><table>{facts}</table>')

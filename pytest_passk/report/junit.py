@@ -18,9 +18,9 @@ def add_junit_properties(config: pytest.Config, summaries: list[SuiteSummary], g
         return
     for summary in summaries:
         for metric, value in summary.pass_at_k.items():
-            junit.add_global_property(f"passk:{summary.name}:{metric}", f"{value:.6f}")
+            junit.add_global_property(f"passk:{summary.label}:{metric}", f"{value:.6f}")
             if metric in summary.intervals:
                 low, high = summary.intervals[metric]
-                junit.add_global_property(f"passk:{summary.name}:{metric}:interval", f"{low:.6f} {high:.6f}")
+                junit.add_global_property(f"passk:{summary.label}:{metric}:interval", f"{low:.6f} {high:.6f}")
     for gate in gates.outcomes:
         junit.add_global_property("passk:gate", gate.line)

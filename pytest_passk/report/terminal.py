@@ -9,7 +9,9 @@ import pytest
 
 from ..gates import GateVerdicts
 from ..sandbox.runner import IsolationReport
+from ..scoring.study import BestTemperature, best_temperatures
 from ..scoring.summary import SuiteSummary, task_order
+from ..sources.sampling import temperature_label
 from ..sources.generation import GenerationReport
 from ..verdicts import SampleRecord, Verdict
 
@@ -80,25 +82,38 @@ def write_failures_by_problem(terminalreporter: Any, records: list[SampleRecord]
 
 
 def format_summary(summaries: list[SuiteSummary], paper: dict[str, dict[str, float]] | None = None) -> list[str]:
+    """Per suite (and temperature, in a study) its pass@k, verdicts and the paper's metrics;
+    after a study's figures of a suite, the best temperature for each k."""
     lines = []
-    for s in summaries:
-        figures = "  ".join(f"{name} = {value * 100:.2f}%{_interval(s, name)}" for name, value in s.pass_at_k.items())
-        lines.append(f"{s.name}: {s.problems} problems, n = {s.samples_label} samples each: {figures}")
+    best = best_temperatures(summaries)
+    for position, s in enumerate(summaries):
+        figures = "  ".join(f"{name} = {value * 100:.2f}%{_interval(s, s.intervals.get(name))}"
+                            for name, value in s.pass_at_k.items())
+        lines.append(f"{s.label}: {s.problems} problems, n = {s.samples_label} samples each: {figures}")
         counted = ", ".join(f"{count} {verdict}" for verdict, count in s.verdicts.items() if count)
         lines.append(f"    verdicts: {counted}")
-        metrics = (paper or {}).get(s.name, {})
+        metrics = (paper or {}).get(s.label, {})
         shown = [f"{label} = {metrics[key] * 100:.2f}%" for key, label in PAPER_METRICS if key in metrics]
         if "unique_fraction" in metrics:
             shown.append(f"unique completions = {metrics['unique_fraction'] * 100:.1f}%")
         if shown:
             lines.append("    " + ", ".join(shown))
+        last_of_suite = position + 1 == len(summaries) or summaries[position + 1].name != s.name
+        if last_of_suite and best.get(s.name):
+            lines.append(best_temperature_line(s, best[s.name]))
     return lines
 
 
-def _interval(summary: SuiteSummary, metric: str) -> str:
-    if metric not in summary.intervals:
+def best_temperature_line(summary: SuiteSummary, best: dict[str, BestTemperature]) -> str:
+    figures = "  ".join(f"{metric} = {b.value * 100:.2f}% at {temperature_label(b.temperature)}"
+                        f"{_interval(summary, b.interval)}" for metric, b in best.items())
+    return f"{summary.name}, best temperature for each k: {figures}"
+
+
+def _interval(summary: SuiteSummary, interval: list[float] | None) -> str:
+    if interval is None:
         return ""
-    low, high = summary.intervals[metric]
+    low, high = interval
     level = f"{summary.confidence_level * 100:g}% CI " if summary.confidence_level else ""
     return f" [{level}{low * 100:.1f}-{high * 100:.1f}]"
 
@@ -116,7 +131,9 @@ def write_summary(terminalreporter: Any, summaries: list[SuiteSummary], paper: d
                 if changed:
                     listed = ", ".join(f"{c['task_id']} ({c['change'] * 100:+.0f})" for c in changed[:COMPARISONS_LISTED])
                     more = ", ..." if len(changed) > COMPARISONS_LISTED else ""
-                    terminalreporter.write_line(f"    vs baseline, {len(changed)} problems {key} by "
+                    where = f" at {temperature_label(comparison['temperature'])}" \
+                        if comparison["label"] != comparison["suite"] else ""
+                    terminalreporter.write_line(f"    vs baseline{where}, {len(changed)} problems {key} by "
                                                 f"{comparison['changes_by']}: {listed}{more}")
         if gates.outcomes:
             terminalreporter.write_sep("=", "gates")

@@ -2,13 +2,16 @@
 
 The completions format is that of OpenAI's evaluator: one JSON object a line,
 ``{"task_id": ..., "completion": ...}``, several lines per task for n samples;
-a task's samples are numbered in file order. Model backends write the same
-format; the controller reads the file once and hands test processes the plan.
+a task's samples are numbered in file order. An optional ``temperature`` on every
+line groups a task's samples by the temperature they were drawn at (a temperature
+study sampled elsewhere). Model backends write the same format; the controller
+reads the file once and hands test processes the plan.
 """
 
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Collection
 from dataclasses import dataclass, field
 from typing import Any
@@ -38,6 +41,8 @@ class CompletionPlan:
     reference: bool = False
     # Per sample, what a model backend recorded beside the text (log-probabilities, token count).
     extras: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    # Per sample, the temperature it was drawn at, where known (a model run, a file's field).
+    temperatures: dict[str, list[float | None]] = field(default_factory=dict)
 
     @property
     def skip_reason(self) -> str:
@@ -45,15 +50,29 @@ class CompletionPlan:
             return "no reference solution (evaluate samples with --passk-completions or --model)"
         return "no completions for this problem"
 
-    def add(self, task_id: str, completion: str | None, recorded: dict[str, Any]) -> None:
-        """The task's next sample, and what a model recorded beside its text (log-probabilities)."""
+    def add(self, task_id: str, completion: str | None, recorded: dict[str, Any],
+            temperature: float | None = None) -> None:
+        """The task's next sample, what a model recorded beside its text (log-probabilities),
+        and the temperature it was drawn at."""
         self.samples.setdefault(task_id, []).append(completion)
         self.extras.setdefault(task_id, []).append({k: recorded[k] for k in SAMPLE_EXTRAS if k in recorded})
+        self.temperatures.setdefault(task_id, []).append(temperature)
 
     def for_problem(self, problem: Problem) -> list[str | None]:
         if self.reference:
             return [] if problem.canonical_solution is None else [problem.canonical_solution]
         return self.samples.get(problem.task_id, [])
+
+    def temperatures_for(self, problem: Problem) -> list[float | None]:
+        """Each sample's temperature, in index order (None where unknown)."""
+        known = self.temperatures.get(problem.task_id, [])
+        return [known[i] if i < len(known) else None for i in range(len(self.for_problem(problem)))]
+
+    @property
+    def study(self) -> bool:
+        """Whether the samples were drawn at more than one temperature: then node ids and
+        the summary name each sample's temperature."""
+        return len({t for temps in self.temperatures.values() for t in temps}) > 1
 
     def by_task(self, problems: list[Problem]) -> dict[str, list[str | None]]:
         """Every problem's sample texts (the reference solution for a self-check)."""
@@ -69,16 +88,19 @@ class CompletionPlan:
                 for index, completion in enumerate(completions):
                     extras = recorded[index] if index < len(recorded) else {}
                     row = {"completion": completion, **extras, "task_id": task_id}
+                    temperature = self.temperatures.get(task_id, [])[index:index + 1]
+                    if temperature and temperature[0] is not None:
+                        row["temperature"] = temperature[0]
                     out.write(json.dumps(row, ensure_ascii=False) + "\n")
 
     def to_plain(self) -> dict[str, Any]:
         """What a test process needs of the plan, as plain data (xdist's ``workerinput``):
         the texts, not the extras only the controller reports."""
-        return {"samples": self.samples, "reference": self.reference}
+        return {"samples": self.samples, "reference": self.reference, "temperatures": self.temperatures}
 
     @classmethod
     def from_plain(cls, data: dict[str, Any]) -> CompletionPlan:
-        return cls(samples=data["samples"], reference=data["reference"])
+        return cls(samples=data["samples"], reference=data["reference"], temperatures=data["temperatures"])
 
 
 def read_completions(path: Path, known_task_ids: Collection[str] | None = None) -> CompletionPlan:
@@ -86,6 +108,8 @@ def read_completions(path: Path, known_task_ids: Collection[str] | None = None) 
     if not path.is_file():
         raise CompletionsFileError(f"{path}: completions file not found")
     plan = CompletionPlan()
+    with_temperature: bool | None = None  # every line has a temperature, or none does
+    first = 0
     try:
         for number, obj in iter_jsonl(path):
             task_id = obj.get("task_id")
@@ -96,7 +120,16 @@ def read_completions(path: Path, known_task_ids: Collection[str] | None = None) 
             completion = obj.get("completion")
             if completion is not None and not isinstance(completion, str):
                 raise CompletionsFileError(f"{path}:{number}: completion must be a string or null")
-            plan.add(task_id, completion, obj)
+            temperature = obj.get("temperature")
+            if with_temperature is None:
+                with_temperature, first = temperature is not None, number
+            if (temperature is not None) != with_temperature:
+                raise CompletionsFileError(f"{path}:{number}: temperature {'missing' if with_temperature else 'given'}, "
+                                           f"unlike line {first} (give every line a temperature, or none)")
+            if temperature is not None and (isinstance(temperature, bool) or not isinstance(temperature, (int, float))
+                                            or not math.isfinite(temperature) or temperature < 0):
+                raise CompletionsFileError(f"{path}:{number}: temperature must be a number >= 0, got {temperature!r}")
+            plan.add(task_id, completion, obj, None if temperature is None else float(temperature))
     except ProblemFileError as exc:
         raise CompletionsFileError(str(exc)) from None
     if not plan.samples:

@@ -95,8 +95,14 @@ def identity_request(options: ModelOptions, params: SamplingParams) -> dict[str,
 
 
 def plan_line(model: str, problems: int, params: SamplingParams, wanted: int, cached: int, to_generate: int) -> str:
-    greedy = " (greedy: one drawn, repeated)" if params.greedy else ""
-    return (f"passk: sampling plan for {model}: {problems} problems x {params.samples} samples{greedy}; "
+    """``wanted``: the samples drawn per problem, all temperatures together (a greedy one's once)."""
+    if params.study:
+        greedy = ", greedy: one drawn, repeated" if any(t <= 0 for t in params.study) else ""
+        temperatures = ", ".join(f"{t:g}" for t in params.study)
+        shape = f"{params.samples} samples x {len(params.study)} temperatures ({temperatures}{greedy})"
+    else:
+        shape = f"{params.samples} samples" + (" (greedy: one drawn, repeated)" if params.greedy else "")
+    return (f"passk: sampling plan for {model}: {problems} problems x {shape}; "
             f"{cached} of {problems * wanted} cached, {to_generate} to generate")
 
 
@@ -110,9 +116,11 @@ def generate_completions(
     quiet: bool = False,
     say: Callable[[str], None] | None = None,
 ) -> GenerationReport:
-    """Make sure ``params.samples`` samples exist for every problem in the cache under
-    ``cache_dir``, and return them as the run's plan, with their log-probabilities.
-    ``say`` gets one line stating the plan before anything is generated (or loaded)."""
+    """Make sure ``params.samples`` samples exist for every problem, at each of the run's
+    temperatures, in the cache under ``cache_dir``, and return them as the run's plan
+    (a problem's samples numbered temperature by temperature), with their
+    log-probabilities. ``say`` gets one line stating the plan before anything is
+    generated (or loaded)."""
     from tqdm import tqdm
 
     sampler: Any = None
@@ -135,25 +143,27 @@ def generate_completions(
         if request is not None:
             memo.remember(request, identity)
     cache = GenerationCache(cache_dir / "samples")
+    # Each temperature is sampled on its own, under its own cache keys: adding one later samples only it.
+    temperatures = [params.at(t) for t in params.temperatures]
     # Greedy decoding gives one answer: draw it once and repeat it n times.
-    wanted = 1 if params.greedy else params.samples
-    keys: dict[str, str] = {}
-    jobs: list[Job] = []
+    wanted = {at.temperature: 1 if at.greedy else at.samples for at in temperatures}
+    keys: dict[tuple[str, float], str] = {}
+    jobs: dict[float, list[Job]] = defaultdict(list)
     cached = 0
-    for problem in problems:
-        # Without a chat template (the memo's case) the prompt is sampled as the problem gives it.
-        prompt = sampler.prompt_text(problem.prompt, params) if sampler is not None else problem.prompt
-        key = cache_key(identity, params.identity(), prompt)
-        keys[problem.task_id] = key
-        if regenerate:
-            cache.store(key, [])
-        have = len(cache.load(key))
-        cached += min(have, wanted)
-        if have < wanted:
-            jobs.append(Job(key, problem.prompt, wanted - have, problem.task_id))
-    total = sum(job.count for job in jobs)
+    for at in temperatures:
+        for problem in problems:
+            # Without a chat template (the memo's case) the prompt is sampled as the problem gives it.
+            prompt = sampler.prompt_text(problem.prompt, at) if sampler is not None else problem.prompt
+            key = keys[(problem.task_id, at.temperature)] = cache_key(identity, at.identity(), prompt)
+            if regenerate:
+                cache.store(key, [])
+            have = len(cache.load(key))
+            cached += min(have, wanted[at.temperature])
+            if have < wanted[at.temperature]:
+                jobs[at.temperature].append(Job(key, problem.prompt, wanted[at.temperature] - have, problem.task_id))
+    total = sum(job.count for group in jobs.values() for job in group)
     if say is not None:
-        say(plan_line(options.model, len(problems), params, wanted, cached, total))
+        say(plan_line(options.model, len(problems), params, sum(wanted.values()), cached, total))
     started = time.perf_counter()
     with tqdm(total=total, unit="sample", desc=f"sampling {options.model}", disable=quiet or total == 0,
               dynamic_ncols=True) as progress:
@@ -168,16 +178,18 @@ def generate_completions(
             rate = sampler.generated_tokens / max(time.perf_counter() - started, 1e-9)
             progress.set_postfix_str(f"{rate:.0f} tok/s")
 
-        if jobs:
-            open_sampler().sample(jobs, params, keep)
+        for at in temperatures:
+            if jobs[at.temperature]:
+                open_sampler().sample(jobs[at.temperature], at, keep)
     seconds = time.perf_counter() - started
     plan = CompletionPlan()
     for problem in problems:
-        samples = cache.load(keys[problem.task_id])[:wanted]
-        if params.greedy:
-            samples = samples * params.samples
-        for sample in samples:
-            plan.add(problem.task_id, sample.get("completion"), sample)
+        for at in temperatures:
+            samples = cache.load(keys[(problem.task_id, at.temperature)])[: wanted[at.temperature]]
+            if at.greedy:
+                samples = samples * params.samples
+            for sample in samples:
+                plan.add(problem.task_id, sample.get("completion"), sample, at.temperature)
     if sampler is None:  # everything was cached, the identity remembered
         return GenerationReport(plan, total, cached, 0, seconds, identity, weights_loaded=False)
     return GenerationReport(plan, total, cached, sampler.generated_tokens, seconds, identity,

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import re
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
-__all__ = ["SERVED_PREFIX", "CODEX_STOP_SEQUENCES", "CHAT_INSTRUCTION", "Job", "ModelLoadError", "PromptTooLong", "SamplingParams", "GeneratedCompletion", "truncate_at_stop", "extract_code"]
+__all__ = ["SERVED_PREFIX", "CODEX_STOP_SEQUENCES", "CHAT_INSTRUCTION", "Job", "ModelLoadError", "PromptTooLong",
+           "SamplingParams", "GeneratedCompletion", "truncate_at_stop", "extract_code", "temperature_label"]
 
 # ``--model openai:NAME``: a model behind an OpenAI-compatible server, not loaded here.
 SERVED_PREFIX = "openai:"
@@ -27,16 +28,28 @@ class SamplingParams:
     seed: int = 0
     stop: tuple[str, ...] = CODEX_STOP_SEQUENCES
     chat: bool = False
+    # The temperature study (``--passk-temperature 0.2,0.6,0.8``), ascending; empty for one temperature.
+    study: tuple[float, ...] = ()
 
     @property
     def greedy(self) -> bool:
         return self.temperature <= 0.0
 
+    @property
+    def temperatures(self) -> tuple[float, ...]:
+        """Every temperature the run samples at, in the order its samples are numbered."""
+        return self.study or (self.temperature,)
+
+    def at(self, temperature: float) -> SamplingParams:
+        """These parameters at one temperature of the study: what one backend call samples with."""
+        return replace(self, temperature=temperature, study=())
+
     def identity(self) -> dict[str, Any]:
         """What goes into the cache key: not the sample count, so that asking for
-        more samples later reuses the ones already drawn."""
+        more samples later reuses the ones already drawn, nor the study's other
+        temperatures, so that each temperature has its own entries."""
         data = asdict(self)
-        del data["samples"]
+        del data["samples"], data["study"]
         if self.greedy:
             data["top_p"] = None  # irrelevant to greedy decoding
         return data
@@ -82,6 +95,11 @@ class GeneratedCompletion:
             "mean_logprob": self.mean_logprob,
             "num_tokens": self.num_tokens,
         }
+
+
+def temperature_label(temperature: float) -> str:
+    """How a node id and the summary name a temperature: ``T0.8``, ``T0`` for greedy."""
+    return f"T{temperature:g}"
 
 
 def truncate_at_stop(text: str, stop: tuple[str, ...]) -> str:
