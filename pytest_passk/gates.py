@@ -192,7 +192,7 @@ def _drop_gate(threshold: Threshold, suite: str, where: str, figure: SuiteSummar
     passed = not too_large or (require_significant and not significant)
     note = (f"p = {p_value:.3f}" if p_value >= 0.001 else "p < 0.001") + (", not significant" if too_large and not significant else "")
     line = (f"{gate}: {_percent(figures['baseline'])} -> {_percent(figures['current'])} "
-            f"({-drop * 100:+.2f} points, {note}; {comparison['common_problems']} common problems)  "
+            f"({(figures['current'] - figures['baseline']) * 100:+.2f} points, {note}; {comparison['common_problems']} common problems)  "
             f"{'PASS' if passed else 'FAIL'}")
     return GateOutcome(passed, line)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import os
 import re
 from pathlib import Path
@@ -315,3 +316,56 @@ def test_help_groups_every_option_with_its_default(pytester: pytest.Pytester) ->
     assert len(options) >= 36
     for entry in options:
         assert "Default:" in " ".join(entry.split()), entry.split()[0]
+
+
+@pytest.mark.parametrize("mode", [["-n", "2"], ["-p", "no:xdist"]], ids=["xdist", "no-xdist"])
+def test_temperature_study_from_a_model(pytester: pytest.Pytester, trained_model: Path, mode: list[str]) -> None:
+    """Sampled at T2 first, then at 0 and 2: the second run samples only the new temperature,
+    greedy drawn once for n samples; pass@k per temperature is the hand count of the verdicts."""
+    write_problems(pytester)
+    out = pytester.mkdir("out")
+    pytester.makeini("[pytest]\nnorecursedirs = out\n")
+    common = [*mode, "problem_add.py", "problem_neg.py", "--model", str(trained_model), "--samples", "4",
+              "--passk-max-new-tokens=24", "--passk-k=1,2,4", f"--passk-cache-dir={out / 'cache'}"]
+    hot = pytester.runpytest(*common, "--passk-temperature=2", f"--passk-save-completions={out / 'hot.jsonl'}")
+    hot.stdout.fnmatch_lines([f"passk: sampling plan for {trained_model}: 2 problems x 4 samples; 0 of 8 cached, 8 to generate"])
+    report = out / "study.json"
+    study = pytester.runpytest(*common, "--passk-temperature=2,0", f"--passk-json={report}",
+                               f"--passk-save-completions={out / 'study.jsonl'}")
+    study.stdout.fnmatch_lines([
+        f"passk: sampling plan for {trained_model}: 2 problems x 4 samples x 2 temperatures "
+        "(0, 2, greedy: one drawn, repeated); 8 of 10 cached, 2 to generate",
+        "passk: 2 samples generated, 8 from the cache*",
+    ])
+    saved_study = saved(out / "study.jsonl")
+    # The T2 samples are the first run's, from the cache; greedy's one answer stands for its four samples.
+    assert [s for s in saved_study if s["temperature"] == 2.0] == saved(out / "hot.jsonl")
+    greedy = [s["completion"] for s in saved_study if s["temperature"] == 0.0 and s["task_id"] == "add"]
+    assert len(greedy) == 4 and len(set(greedy)) == 1 and greedy[0].startswith(ADD_BODY)
+    data = read_report(report)
+    samples = data["samples"]  # type: ignore[assignment]
+    counts: dict[float, dict[str, list[int]]] = {}
+    for sample in samples:  # type: ignore[attr-defined]
+        tally = counts.setdefault(sample["temperature"], {}).setdefault(sample["task_id"], [0, 0])
+        tally[0] += 1
+        tally[1] += sample["verdict"] == "passed"
+    assert counts[0.0]["add"] == [4, 4]  # the trained answer, greedy
+    for suite in data["suites"]:  # type: ignore[attr-defined]
+        tasks = counts[suite["temperature"]]
+        for k in (1, 2, 4):
+            by_hand = sum(1 - math.comb(n - c, k) / math.comb(n, k) for n, c in tasks.values()) / len(tasks)
+            assert suite["pass_at_k"][f"pass@{k}"] == pytest.approx(by_hand)
+        figures = "  ".join(f"pass@{k} = {suite['pass_at_k'][f'pass@{k}'] * 100:.2f}%*" for k in (1, 2, 4))
+        study.stdout.fnmatch_lines([f"hand-written at T{suite['temperature']:g}: 2 problems, n = 4 samples each: {figures}"])
+    best = data["temperature_study"]["hand-written"]  # type: ignore[index]
+    for metric, chosen in best.items():
+        values = {s["temperature"]: s["pass_at_k"][metric] for s in data["suites"]}  # type: ignore[attr-defined]
+        assert chosen["value"] == max(values.values()) and values[chosen["temperature"]] == chosen["value"]
+    study.stdout.fnmatch_lines(["hand-written, best temperature for each k: pass@1 = *% at T* *"])
+    outcomes = study.parseoutcomes()
+    assert outcomes.get("passed", 0) + outcomes.get("failed", 0) == 16
+    assert sorted(s["verdict"] == "passed" for s in samples) == sorted(  # type: ignore[attr-defined]
+        [True] * outcomes.get("passed", 0) + [False] * outcomes.get("failed", 0))
+    ids = [line.split(" ")[0] for line in pytester.runpytest(*common, "--passk-temperature=0,2", "--collect-only", "-q").stdout.lines
+           if "::add[" in line]
+    assert ids == [f"problem_add.py::add[T{t}-{i}]" for t in ("0", "2") for i in range(4)]

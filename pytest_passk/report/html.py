@@ -270,7 +270,7 @@ def write_html(path: Path, document: dict[str, Any]) -> None:
     )
     body = (f'<h1>pytest-passk report</h1><p class="muted">{escape(str(run.get("source", "")))} &middot; {escape(str(run.get("date", "")))}</p>'
             f'<h2>Summary</h2>{_summary_table(document)}{_gates(document)}{_comparison(document)}'
-            f'<h2>pass@k over k</h2>{curves}{_temperature_study(document)}'
+            f'{_temperature_study(document)}<h2>pass@k over k</h2>{curves}'
             f'<h2>Problems</h2>{"".join(_problems(document, s) for s in document["suites"])}'
             f'{"".join(_bleu(s) for s in document["suites"])}'
             f'<h2>Run</h2><table>{facts}</table>')
