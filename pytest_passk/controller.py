@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime
+import time
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -37,6 +38,7 @@ from .scoring.summary import SuiteSummary, summarize
 from .sources.completions import CompletionPlan, CompletionsFileError, read_completions
 from .sources.generation import GenerationReport
 from .sources.sampling import ModelLoadError
+from .timing import RunClock, timing_line
 from .verdicts import SampleId, SampleRecord
 from .worker import WORKER_KEY, WORKERINPUT_KEY, Assignment, known_to_plain
 
@@ -65,6 +67,7 @@ class Controller:
         self.analysis = Analysis()
         self.gates = GateVerdicts()
         self.report_errors: list[str] = []  # reports that could not be written, one line each
+        self.clock = RunClock()
 
     @property
     def problem_paths(self) -> list[Path]:
@@ -100,6 +103,7 @@ class Controller:
     def pytest_sessionstart(self, session: pytest.Session) -> None:
         """Check the run's settings and probe the sandbox, before pytest's header (which shows it)."""
         settings = self.settings
+        self.clock.start_session()
         check_output_paths(self.config, settings)
         if settings.baseline is not None:
             try:
@@ -226,6 +230,7 @@ class Controller:
         assert settings.model is not None
         from .sources.generation import generate_completions
 
+        self.clock.sampling_start = time.monotonic()
         try:
             report = generate_completions(
                 problems,
@@ -249,6 +254,7 @@ class Controller:
                 "the samples finished so far are cached and a rerun continues from them",
                 returncode=pytest.ExitCode.INTERNAL_ERROR,
             )
+        self.clock.sampling_end = time.monotonic()
         self.generation = report
         self._say(generation_line(report))
         if settings.save_completions is not None:
@@ -307,6 +313,7 @@ class Controller:
     def pytest_sessionfinish(self, session: pytest.Session) -> None:
         """Conclude before other plugins finish (junitxml writes its file then)."""
         settings = self.settings
+        self.clock.finish = time.monotonic()
         if self.journal is not None:
             self.journal.close()
         if not self.records:
@@ -368,7 +375,9 @@ class Controller:
                 "cached": generation.cached,
                 "tokens": generation.tokens,
                 "seconds": round(generation.seconds, 3),
+                **({"replicas": generation.replicas} if generation.replicas else {}),
             }
+            run["timing"] = self.clock.breakdown(generation)
         return run
 
     @pytest.hookimpl(wrapper=True, tryfirst=True)
@@ -388,6 +397,8 @@ class Controller:
                 terminalreporter.stats["failed"] = failed
         if hidden:
             write_failures_by_problem(terminalreporter, self.records)
+        if self.generation is not None and self.clock.finish is not None:
+            terminalreporter.write_line(timing_line(self.clock.breakdown(self.generation)))
         write_summary(terminalreporter, self.summaries, self.analysis.paper, self.gates, self.harness_errors,
                       self.report_errors)
         return result

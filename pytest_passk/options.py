@@ -98,7 +98,8 @@ def add_options(parser: pytest.Parser) -> None:
     option("passk-model", "--passk-dtype", metavar="DTYPE",
            help="auto (bf16 on a GPU that has it, else fp32), float32, bfloat16, float16. Default: auto")
     option("passk-model", "--passk-device", metavar="DEVICE",
-           help="auto (cuda if available, across all GPUs), cpu, cuda, cuda:1. Default: auto")
+           help="auto (cuda if available; with several GPUs one replica each, or the model sharded over them "
+           "where it does not fit one), cpu, cuda, cuda:1, or a list for one replica each (cuda:0,cuda:1). Default: auto")
     flag("passk-model", "--passk-trust-remote-code", "Allow the model's own code from its repository to run")
     option("passk-model", "--passk-temperature", metavar="T[,T,...]",
            help="Sampling temperature, 0 for greedy; several (0.2,0.6,0.8) sample each and report pass@k per "

@@ -51,6 +51,13 @@ def test_trained_model_reaches_pass_at_1(pytester: pytest.Pytester, trained_mode
     assert sample["mean_logprob"] == pytest.approx(sample["sum_logprob"] / sample["num_tokens"])
     assert data["run"]["sampling"]["temperature"] == 0.0  # type: ignore[index]
     assert data["run"]["generation"]["generated"] == 1  # type: ignore[index]
+    # Where the time went: the stages add up, the weights' load and the first batch inside sampling.
+    result.stdout.fnmatch_lines(["passk: time: start-up * s, sampling * s (prepare * s, load * s, first batch * s, "
+                                 "the rest * s), execution * s; * s in all"])
+    timing = data["run"]["timing"]  # type: ignore[index]
+    assert timing["load"] > 0 and timing["first_batch"] > 0 and timing["startup"] > 0
+    assert timing["prepare"] + timing["load"] + timing["first_batch"] + timing["generation"] <= timing["sampling"] + 2e-3
+    assert timing["startup"] + timing["sampling"] + timing["execution"] <= timing["total"] + 1e-3
 
 
 def test_samples_seed_cache_and_save(pytester: pytest.Pytester, random_model: Path) -> None:
@@ -369,3 +376,55 @@ def test_temperature_study_from_a_model(pytester: pytest.Pytester, trained_model
     ids = [line.split(" ")[0] for line in pytester.runpytest(*common, "--passk-temperature=0,2", "--collect-only", "-q").stdout.lines
            if "::add[" in line]
     assert ids == [f"problem_add.py::add[T{t}-{i}]" for t in ("0", "2") for i in range(4)]
+
+
+def test_gpu_batch_is_sized_from_free_memory() -> None:
+    """A Llama-shaped 0.94B model (16 layers, 2048 wide, 16 heads), bf16, 640 tokens a sequence:
+    2 x 16 x 16 x 128 x 2 bytes = 128 KiB of cache a token, 80 MiB a sequence and 0.6 MiB of logits."""
+    from pytest_passk.sources.transformers_model import MAX_GPU_BATCH, batch_for_memory
+
+    config = transformers.LlamaConfig(num_hidden_layers=16, hidden_size=2048, num_attention_heads=16, vocab_size=50_000)
+    per_sequence = 2 * 16 * 16 * 128 * 2 * 640 + 12 * 50_000
+    assert batch_for_memory(config, torch.bfloat16, 640, 100 * per_sequence) == 32  # 60 fit: a multiple of 32
+    assert batch_for_memory(config, torch.bfloat16, 640, 500 * per_sequence) == 288  # 300 fit
+    assert batch_for_memory(config, torch.bfloat16, 640, 140 << 30) == MAX_GPU_BATCH
+    assert batch_for_memory(config, torch.float32, 640, 100 * per_sequence) == 16  # 30 fit: a power of two below 32
+    assert batch_for_memory(config, torch.bfloat16, 640, 0) == 1
+    # Grouped-query attention: a quarter of the heads keep keys and values, four times the sequences.
+    grouped = transformers.LlamaConfig(num_hidden_layers=16, hidden_size=2048, num_attention_heads=16,
+                                       num_key_value_heads=4, vocab_size=50_000)
+    assert batch_for_memory(grouped, torch.bfloat16, 640, 400 * per_sequence) >= 4 * 128
+
+
+def test_two_replicas_share_the_jobs(pytester: pytest.Pytester, random_model: Path) -> None:
+    """Data parallelism on the CPU: two replicas (--passk-device cpu,cpu) each sample their share,
+    and greedy samples (which no batch or seed decides) are those of one replica."""
+    write_problems(pytester)
+    out = pytester.mkdir("out")
+    pytester.makeini("[pytest]\nnorecursedirs = out\n")
+    common = ["-p", "no:xdist", "--model", str(random_model), "--passk-max-new-tokens=8"]
+    sampled = pytester.runpytest(*common, "--samples", "4", "--passk-device=cpu,cpu", f"--passk-json={out / 'two.json'}",
+                                 f"--passk-cache-dir={out / 'two'}")
+    sampled.stdout.fnmatch_lines(["passk: 12 samples generated, 0 from the cache*"])
+    generation = read_report(out / "two.json")["run"]["generation"]  # type: ignore[index]
+    shares = generation["replicas"]
+    assert [share["device"] for share in shares] == ["cpu", "cpu"]
+    assert sum(share["samples"] for share in shares) == 12 and all(share["samples"] >= 4 for share in shares)
+    greedy = {}
+    for devices in ("cpu", "cpu,cpu"):
+        run = pytester.runpytest(*common, f"--passk-device={devices}", f"--passk-cache-dir={out / devices}",
+                                 f"--passk-save-completions={out / (devices + '.jsonl')}")
+        run.stdout.fnmatch_lines(["passk: 3 samples generated*"])
+        greedy[devices] = [(s["task_id"], s["completion"]) for s in saved(out / (devices + ".jsonl"))]
+    assert greedy["cpu"] == greedy["cpu,cpu"]
+
+
+def test_share_jobs_balances_the_work() -> None:
+    from pytest_passk.sources.replicas import share_jobs
+    from pytest_passk.sources.sampling import Job
+
+    jobs = [Job(str(i), "", count) for i, count in enumerate([10, 10, 10, 10, 5, 5])]
+    shares = share_jobs(jobs, 2, lambda job: 100)
+    assert sorted(sum(j.count for j in share) for share in shares) == [25, 25]
+    assert sorted(j.key for share in shares for j in share) == [str(i) for i in range(6)]
+    assert share_jobs(jobs[:1], 3, lambda job: 1)[1:] == [[], []]

@@ -46,6 +46,10 @@ class GenerationReport:
     seconds: float
     model_identity: dict[str, Any]
     weights_loaded: bool | None = None  # None: a served model, no weights here; a fully cached run: False
+    # Of ``seconds``: loading the weights, and the first batch (a GPU's warm-up: kernels, allocator).
+    load_seconds: float = 0.0
+    first_batch_seconds: float = 0.0
+    replicas: list[dict[str, Any]] | None = None  # with several replicas: each one's device and samples
 
 
 def silence_progress_bars() -> None:
@@ -67,16 +71,18 @@ def make_sampler(options: ModelOptions) -> Any:
             raise ModelLoadError(f"--model {options.model}: needs --passk-base-url (the server's /v1 address)")
         return ServedSampler(options.model, base_url=options.base_url, api_key_env=options.api_key_env,
                              concurrency=options.concurrency)
-    from .transformers_model import TransformersSampler
+    from .transformers_model import TransformersSampler, replica_devices
 
-    return TransformersSampler(
-        options.model,
-        revision=options.revision,
-        dtype=options.dtype,
-        device=options.device,
-        trust_remote_code=options.trust_remote_code,
-        batch_size=options.batch_size,
-    )
+    def on(device: str) -> TransformersSampler:
+        return TransformersSampler(options.model, revision=options.revision, dtype=options.dtype, device=device,
+                                   trust_remote_code=options.trust_remote_code, batch_size=options.batch_size)
+
+    devices = replica_devices(options.model, options.device)
+    if len(devices) == 1:
+        return on(devices[0])
+    from .replicas import ReplicatedSampler
+
+    return ReplicatedSampler([on(device) for device in devices])
 
 
 def identity_request(options: ModelOptions, params: SamplingParams) -> dict[str, Any] | None:
@@ -192,5 +198,9 @@ def generate_completions(
                 plan.add(problem.task_id, sample.get("completion"), sample, at.temperature)
     if sampler is None:  # everything was cached, the identity remembered
         return GenerationReport(plan, total, cached, 0, seconds, identity, weights_loaded=False)
+    batches = getattr(sampler, "batch_seconds", [])
     return GenerationReport(plan, total, cached, sampler.generated_tokens, seconds, identity,
-                            weights_loaded=getattr(sampler, "weights_loaded", None))
+                            weights_loaded=getattr(sampler, "weights_loaded", None),
+                            load_seconds=getattr(sampler, "load_seconds", 0.0),
+                            first_batch_seconds=batches[0] if batches else 0.0,
+                            replicas=sampler.shares() if hasattr(sampler, "shares") else None)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import inspect
+import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -26,7 +27,12 @@ from .sampling import (
     truncate_at_stop,
 )
 
-__all__ = ["ModelLoadError", "TransformersSampler", "Job"]
+__all__ = ["ModelLoadError", "TransformersSampler", "Job", "batch_for_memory", "replica_devices"]
+
+# A GPU's batch, sized from its free memory: at most this many sequences, and this share of
+# the free memory for their key/value caches and logits (the rest for activations).
+MAX_GPU_BATCH = 1024
+MEMORY_SHARE = 0.6
 
 WEIGHT_SUFFIXES = (".safetensors", ".bin", ".pt", ".pth", ".gguf", ".msgpack", ".h5")
 TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "vocab.json", "merges.txt", "tokenizer.model",
@@ -75,12 +81,15 @@ class TokenLogprobs:
             self.done |= live & (chosen == self.eos_token_id)  # generate pads the sequence from here on
             live = ~self.done
         if self.stop:
+            # One copy from the device a step, not one per row: the live mask and every row's tail together.
             generated = input_ids[:, self.prompt_length :]
-            for row in torch.nonzero(live).flatten().tolist():
-                tail = generated[row, -self.tail_tokens :]
-                text = self.tokenizer.decode(tail, skip_special_tokens=True)
-                if any(s in text for s in self.stop):
-                    self.done[row] = True
+            tails = torch.cat([live[:, None].long(), generated[:, -self.tail_tokens :]], dim=1).tolist()
+            rows = [row for row, tail in enumerate(tails) if tail[0]]
+            if rows:
+                texts = self.tokenizer.batch_decode([tails[row][1:] for row in rows], skip_special_tokens=True)
+                stopped = [row for row, text in zip(rows, texts) if any(s in text for s in self.stop)]
+                if stopped:
+                    self.done[stopped] = True
         return self.done.clone()
 
 
@@ -100,6 +109,46 @@ def load_error(model: str, exc: BaseException) -> ModelLoadError:
 def out_of_memory(exc: BaseException) -> bool:
     """The device's memory ran out: CUDA's own error, or the CPU allocator's."""
     return isinstance(exc, torch.cuda.OutOfMemoryError) or "can't allocate memory" in str(exc)
+
+
+def batch_for_memory(config: Any, dtype: torch.dtype, tokens: int, free_bytes: int) -> int:
+    """Sequences of ``tokens`` (prompt and new tokens) whose key/value caches and per-step
+    logits fit in :data:`MEMORY_SHARE` of ``free_bytes``, at most :data:`MAX_GPU_BATCH`;
+    rounded down to a multiple of 32 (a power of two below that), so that a little more or
+    less free memory does not change the batches, and with them the samples a seed gives."""
+    def first(*names: str) -> int | None:
+        for name in names:
+            value = getattr(config, name, None)
+            if isinstance(value, int) and value > 0:
+                return value
+        return None
+
+    layers = first("num_hidden_layers", "n_layer", "num_layers") or 1
+    heads = first("num_attention_heads", "n_head") or 1
+    hidden = first("hidden_size", "n_embd", "d_model") or 1
+    head_dim = first("head_dim") or max(1, hidden // heads)
+    kv_heads = first("num_key_value_heads") or heads
+    vocabulary = first("vocab_size") or 1
+    element = torch.empty((), dtype=dtype).element_size()
+    per_sequence = 2 * layers * kv_heads * head_dim * element * tokens + 3 * 4 * vocabulary  # logits, log-softmax, scores
+    fitting = max(1, min(MAX_GPU_BATCH, int(free_bytes * MEMORY_SHARE) // per_sequence))
+    return fitting // 32 * 32 if fitting >= 32 else 1 << (fitting.bit_length() - 1)
+
+
+def replica_devices(model: str, device: str) -> list[str]:
+    """The devices to put one replica each on: those listed (``cuda:0,cuda:1``, or ``cpu,cpu``
+    to try the sharing on a CPU), or with ``auto`` every GPU, when there are several and a
+    local model's weights fit in each with room to spare. Otherwise one (``device_map="auto"``
+    shards a model over several GPUs)."""
+    if "," in device:
+        return [d.strip() for d in device.split(",") if d.strip()]
+    count = torch.cuda.device_count() if device == "auto" and torch.cuda.is_available() else 0
+    local = Path(model).expanduser()
+    if count < 2 or not local.is_dir():
+        return [device]
+    weights = sum(p.stat().st_size for p in local.rglob("*") if p.is_file() and p.name.endswith(WEIGHT_SUFFIXES))
+    smallest = min(torch.cuda.get_device_properties(i).total_memory for i in range(count))
+    return [f"cuda:{i}" for i in range(count)] if weights < 0.5 * smallest else [device]
 
 
 def resolve_device(device: str) -> str:
@@ -149,15 +198,23 @@ class TransformersSampler:
         self.tokenizer.padding_side = "left"  # decoder-only: pad on the left so every prompt ends where generation starts
         if self.tokenizer.pad_token_id is None:
             self.tokenizer.pad_token = self.tokenizer.eos_token
+        # On a GPU, unless given, the batch is sized from the memory free once the weights are in.
+        self.sized_from_memory = batch_size is None and self.device.startswith("cuda")
         self.batch_size = batch_size or (256 if self.device.startswith("cuda") else 64)
         self.generated_tokens = 0
         self.weights_loaded = False
         self._model: Any = None
+        # Where the time went: loading the weights, each batch (the first pays the warm-up).
+        self.load_seconds = 0.0
+        self.batch_seconds: list[float] = []
+        self.samples_drawn = 0
+        self.seed_offset = 0  # a replica's own seeds (see replicas.py)
 
     @property
     def model(self) -> Any:
         """The model, its weights loaded on first use."""
         if self._model is None:
+            started = time.perf_counter()
             try:
                 self._model = AutoModelForCausalLM.from_pretrained(
                     self.source,
@@ -172,6 +229,7 @@ class TransformersSampler:
                 self._model.to(self.device)
             self._model.eval()
             self.weights_loaded = True
+            self.load_seconds = time.perf_counter() - started
         return self._model
 
     @property
@@ -232,6 +290,13 @@ class TransformersSampler:
         texts = {job.key: self.prompt_text(job.prompt, params) for job in jobs}
         lengths = {key: len(self.tokenizer(text)["input_ids"]) for key, text in texts.items()}
         self.check_context(jobs, lengths, params.max_new_tokens)
+        if jobs:
+            self.model  # the weights load now, apart from the first batch's time
+        if self.sized_from_memory and jobs:
+            self.sized_from_memory = False  # once: the OOM halving below may lower it later
+            device = next(self.model.parameters()).device
+            free, _ = torch.cuda.mem_get_info(device)
+            self.batch_size = batch_for_memory(self.config, self.dtype, max(lengths.values()) + params.max_new_tokens, free)
 
         def order(job: Job) -> tuple[int, int, str]:
             return (-job.count, lengths[job.key], job.key)
@@ -241,8 +306,10 @@ class TransformersSampler:
         while pending:
             repeats = pending[0].count
             unit = [job for job in pending[: max(1, self.batch_size // repeats)] if job.count == repeats]
+            started = time.perf_counter()
             try:
-                samples = self._generate([texts[job.key] for job in unit], repeats, params, seed=params.seed + batch_index)
+                samples = self._generate([texts[job.key] for job in unit], repeats, params,
+                                         seed=params.seed + self.seed_offset + batch_index)
             except (torch.cuda.OutOfMemoryError, RuntimeError) as exc:
                 if not out_of_memory(exc) or self.batch_size == 1:
                     raise
@@ -251,6 +318,8 @@ class TransformersSampler:
                     torch.cuda.empty_cache()
                 pending = sorted(self._chunks(pending), key=order)
                 continue
+            self.batch_seconds.append(time.perf_counter() - started)
+            self.samples_drawn += len(samples)
             rows = [job for job in unit for _ in range(repeats)]
             on_batch(list(zip(rows, samples)))
             pending = pending[len(unit) :]
@@ -292,7 +361,11 @@ class TransformersSampler:
         stop = () if params.chat else params.stop
         monitor = TokenLogprobs(input_ids.shape[1], input_ids.shape[0], self.tokenizer, stop, first_device)
         hook = self.model.register_forward_hook(monitor.forward_hook)
-        torch.manual_seed(seed)
+        if first_device.type == "cuda" and not self.multi_gpu:  # this device's generator: replicas draw their own
+            with torch.cuda.device(first_device):
+                torch.cuda.manual_seed(seed)
+        else:
+            torch.manual_seed(seed)
         sampling: dict[str, Any] = (
             {"do_sample": False}
             if params.greedy
