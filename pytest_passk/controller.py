@@ -21,6 +21,7 @@ from typing import Any
 import pytest
 
 from . import __version__
+from .batches import BATCH_CHANNELS, RUN_SESSION
 from .gates import GATE_FAILED, Baseline, GateError, GateVerdicts, judge
 from .items import SampleItem
 from .options import Settings, check_output_paths
@@ -40,7 +41,7 @@ from .sources.generation import GenerationReport
 from .sources.sampling import ModelLoadError
 from .timing import RunClock, timing_line
 from .verdicts import SampleId, SampleRecord
-from .worker import WORKER_KEY, WORKERINPUT_KEY, Assignment, known_to_plain
+from .worker import DEALING_SCHEDULE, WORKER_KEY, WORKERINPUT_KEY, Assignment, known_to_plain
 
 __all__ = ["CONTROLLER_KEY", "Controller", "GateExitStatus", "XdistController"]
 
@@ -104,6 +105,7 @@ class Controller:
         """Check the run's settings and probe the sandbox, before pytest's header (which shows it)."""
         settings = self.settings
         self.clock.start_session()
+        self.config.stash[RUN_SESSION] = session
         check_output_paths(self.config, settings)
         if settings.baseline is not None:
             try:
@@ -454,6 +456,10 @@ class XdistController:
         if not spec.popen or spec.chdir:  # another host, or another directory: the problems travel too (no rsync)
             assignment = dataclasses.replace(assignment, problem_files=self.problem_files())
         workerinput = node.workerinput[WORKERINPUT_KEY] = assignment.to_workerinput()
+        if assignment.dist == DEALING_SCHEDULE:  # the worker's problems' records come back on this
+            results = node.gateway.newchannel()
+            self.controller.config.stash.setdefault(BATCH_CHANNELS, {})[node] = results
+            workerinput["results"] = results
         if not self.controller.sampled:  # execnet carries a channel inside a message, to any host
             delivery = node.gateway.newchannel()
             self.deliveries.append(delivery)

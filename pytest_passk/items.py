@@ -9,12 +9,13 @@ from typing import Any, Protocol
 
 import pytest
 
+from .batches import problem_item_name
 from .problems import Problem, ProblemFileError
 from .sandbox.runner import SampleRunner
 from .sources.sampling import temperature_label
 from .verdicts import SampleRecord
 
-__all__ = ["ProblemFile", "SampleItem", "SampleFailed", "Execution", "sample_labels"]
+__all__ = ["ProblemFile", "SampleItem", "ProblemItem", "SampleFailed", "Execution", "sample_labels", "by_problem"]
 
 
 class Execution(Protocol):
@@ -127,3 +128,41 @@ class SampleItem(pytest.Item):
 
     def reportinfo(self) -> tuple[Any, int, str]:
         return self.path, 0, self.name
+
+
+class ProblemItem(pytest.Item):
+    """A problem's selected samples as one item, which an xdist worker runs and reports in
+    one message (see :mod:`pytest_passk.batches`); the samples keep their node ids."""
+
+    parent: ProblemFile
+
+    def __init__(self, *, samples: list[SampleItem], **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.samples = samples
+
+    def runtest(self) -> None:  # the worker's protocol runs the samples (Worker.run_problem)
+        raise NotImplementedError("a problem item runs through the worker's batch protocol")
+
+    def reportinfo(self) -> tuple[Any, int, str]:
+        return self.path, 0, self.name
+
+
+def by_problem(items: list[pytest.Item]) -> list[pytest.Item]:
+    """``items`` with each problem's samples made one :class:`ProblemItem`, where its first
+    sample was; other items (a problem without samples, other tests) as they were."""
+    grouped: dict[tuple[Any, str], list[SampleItem]] = {}
+    for item in items:
+        if isinstance(item, SampleItem) and item.index >= 0:
+            grouped.setdefault((item.parent, item.problem.task_id), []).append(item)
+    regrouped: list[pytest.Item] = []
+    for item in items:
+        if not isinstance(item, SampleItem) or item.index < 0:
+            regrouped.append(item)
+            continue
+        samples = grouped.pop((item.parent, item.problem.task_id), None)
+        if samples is None:
+            continue  # placed with its problem's first sample
+        name = problem_item_name(item.problem.task_id, len(samples))
+        regrouped.append(ProblemItem.from_parent(item.parent, name=name, nodeid=f"{item.parent.nodeid}::{name}",
+                                                 samples=samples))
+    return regrouped

@@ -10,6 +10,7 @@ from typing import Any
 
 from xdist.scheduler import LoadScopeScheduling
 
+from .batches import BATCH_CHANNELS, BATCH_WAIT, RUN_SESSION, replay, samples_in
 from .problems import is_problem_file
 
 __all__ = ["ProblemScheduling", "problem_scope", "owned_scopes"]
@@ -47,15 +48,55 @@ def worker_index(workerid: str) -> int:
 class ProblemScheduling(LoadScopeScheduling):  # type: ignore[misc]
     """Load balancing in units of one problem. Each worker first gets the problems
     dealt to it (see :func:`scope_owners`), then helps with others' once its own
-    run out, so a slow problem still can't hold the run up."""
+    run out, so a slow problem still can't hold the run up. A worker runs a problem's
+    samples as one item and sends their records on its batch channel; when xdist marks
+    that item complete, they are reported here, sample by sample (:mod:`pytest_passk.batches`)."""
 
     def __init__(self, config: Any, log: Any = None) -> None:
         super().__init__(config, log)
         self._owners: dict[str, int] = {}
         self._positions: dict[str, int] = {}
+        # Items assigned to each node and not yet complete, counted as they change: xdist
+        # recounts every assigned item at each completion (quadratic in a problem's samples).
+        self._pending: dict[Any, int] = {}
 
     def _split_scope(self, nodeid: str) -> str:
         return problem_scope(nodeid)
+
+    def add_node_collection(self, node: Any, collection: Any) -> None:
+        super().add_node_collection(node, collection)
+        # xdist counts the items it schedules; the terminal's progress counts samples.
+        samples = sum(samples_in(nodeid) or 1 for nodeid in collection)
+        session = self.config.stash.get(RUN_SESSION, None)
+        if session is not None:
+            session.testscollected = samples
+
+    def mark_test_complete(self, node: Any, item_index: int, duration: float = 0) -> None:
+        nodeid = self.registered_collections[node][item_index]
+        if samples_in(nodeid) is not None:
+            replay(self.config, node, self.config.stash[BATCH_CHANNELS][node].receive(timeout=BATCH_WAIT))
+        work_unit = self.assigned_work[node][self._split_scope(nodeid)]
+        if not work_unit[nodeid]:
+            work_unit[nodeid] = True
+            self._pending[node] -= 1
+        self._reschedule(node)
+
+    def _reschedule(self, node: Any) -> None:
+        """Top a node up to three pending items, and tell it when nothing more will come: an xdist
+        worker runs an item only once it knows the next one or that there is none, and a problem
+        is one item (a worker that replaced a dead one got one problem and waited for ever)."""
+        if node.shutting_down:
+            return
+        while self.workqueue and self._pending.get(node, 0) <= 2:
+            self._assign_work_unit(node)
+        if not self.workqueue:
+            node.shutdown()
+
+    def remove_node(self, node: Any) -> str | None:
+        """A node that died mid-problem: xdist puts the problem back in the queue whole (its
+        samples' records never left the worker), so another worker runs it and no verdict is lost."""
+        self._pending.pop(node, None)
+        return super().remove_node(node)  # type: ignore[no-any-return]
 
     def _assign_work_unit(self, node: Any) -> None:
         collection = self.registered_collections[node]
@@ -69,4 +110,6 @@ class ProblemScheduling(LoadScopeScheduling):  # type: ignore[misc]
             scope = next(iter(self.workqueue))
         work_unit = self.workqueue.pop(scope)
         self.assigned_work.setdefault(node, {})[scope] = work_unit
-        node.send_runtest_some([self._positions[nodeid] for nodeid, done in work_unit.items() if not done])
+        pending = [self._positions[nodeid] for nodeid, done in work_unit.items() if not done]
+        self._pending[node] = self._pending.get(node, 0) + len(pending)
+        node.send_runtest_some(pending)

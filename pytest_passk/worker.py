@@ -10,13 +10,15 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
 import pytest
 
-from .items import SampleItem
+from .batches import sample_row
+from .items import ProblemItem, SampleItem, by_problem
 from .lookahead import Lookahead
 from .options import Settings
 from .plus.suite import load_problems
@@ -99,6 +101,8 @@ class Worker:
         self.assignment: Assignment | None = None  # the controller's, set at the session's start
         # Under xdist, a model run's channel from the controller: the samples come on it after collection.
         self.delivery: Any = None
+        # Under per-problem scheduling, the channel this worker's problems' records go back on.
+        self.results: Any = None
         self._runner: SampleRunner | None = None
         self.lookahead = Lookahead()
 
@@ -109,6 +113,7 @@ class Worker:
         data = self.workerinput[WORKERINPUT_KEY]
         self.assignment = Assignment.from_workerinput(data)
         self.delivery = data.get("delivery")
+        self.results = data.get("results")
         place_problem_files(self.config.rootpath, self.assignment.problem_files)
 
     def settled(self) -> Assignment:
@@ -194,7 +199,18 @@ class Worker:
         self.lookahead = Lookahead(ordered, groups)
 
     @pytest.hookimpl(tryfirst=True)
+    def pytest_collection_finish(self, session: pytest.Session) -> None:
+        """Under per-problem scheduling, each problem's selected samples become one item, before
+        xdist sends this worker's collection: the controller then handles an event per problem,
+        not several per sample (see :mod:`pytest_passk.batches`)."""
+        if self.results is not None and self.assignment is not None and self.assignment.dist == DEALING_SCHEDULE:
+            session.items[:] = by_problem(session.items)
+
+    @pytest.hookimpl(tryfirst=True)
     def pytest_runtest_protocol(self, item: pytest.Item, nextitem: pytest.Item | None) -> bool | None:
+        if isinstance(item, ProblemItem):
+            self.run_problem(item, nextitem)
+            return True
         if not isinstance(item, SampleItem):
             return None
         if item.index >= 0:
@@ -205,6 +221,23 @@ class Worker:
                 upcoming.submit(runner)  # type: ignore[attr-defined]
         run_sample_protocol(item, nextitem)
         return True
+
+    def run_problem(self, item: ProblemItem, nextitem: pytest.Item | None) -> None:
+        """Run a problem's samples, submitting ahead as a sample item would, and send their
+        records to the controller in one message."""
+        runner = self.runner
+        samples = item.samples
+        after = nextitem.samples[0] if isinstance(nextitem, ProblemItem) else None
+        rows = []
+        for position, sample in enumerate(samples):
+            following = samples[position + 1] if position + 1 < len(samples) else after
+            for upcoming in self.lookahead.upcoming(sample, following):
+                upcoming.submit(runner)  # type: ignore[attr-defined]
+            started = time.perf_counter()
+            sample.submit(runner)
+            record = runner.result(sample.nodeid).at_temperature(sample.temperature)
+            rows.append(sample_row(sample.nodeid, sample.location, record, time.perf_counter() - started))
+        self.results.send({"problem": item.nodeid, "samples": rows})
 
     def pytest_sessionfinish(self, session: pytest.Session) -> None:
         if self._runner is not None:

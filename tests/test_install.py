@@ -39,6 +39,17 @@ def test_samples_import_from_a_directory_under_tmp(pytester: pytest.Pytester, to
     assert samples[1]["message"].startswith("ModuleNotFoundError: No module named 'passk_no_such_package'")  # type: ignore[index]
 
 
+def test_an_import_path_the_sandbox_must_hide_is_named(pytester: pytest.Pytester, toy_problems: Path,
+                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    """/tmp itself on the path: samples get a fresh /tmp, so the read-only layer is left out and
+    the header says why (this was a StopIteration traceback from the plugin)."""
+    monkeypatch.setenv("PYTHONPATH", "/tmp")
+    result = pytester.runpytest_subprocess("problems", "-p", "no:xdist")
+    result.stdout.fnmatch_lines(["passk isolation: auto: *; not available: read-only-fs (would hide /tmp)*"])
+    result.assert_outcomes(passed=2, skipped=1)
+    assert "Traceback" not in result.stdout.str() + result.stderr.str()
+
+
 @pytest.mark.parametrize("form", ["space", "equals"])
 def test_path_options_root_the_run_the_same_in_both_forms(pytester: pytest.Pytester, toy_problems: Path,
                                                          tmp_path_factory: pytest.TempPathFactory,

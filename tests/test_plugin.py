@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import codecs
 import json
+import xml.etree.ElementTree as ElementTree
 from pathlib import Path
 
 import pytest
@@ -265,3 +266,44 @@ def test_completions_with_bom_and_windows_line_endings(pytester: pytest.Pytester
     path.write_bytes(codecs.BOM_UTF8 + "\r\n".join(json.dumps(row) for row in rows).encode() + b"\r\n")
     result = pytester.runpytest("problems", f"--passk-completions={path}")
     result.assert_outcomes(passed=1, failed=1, skipped=1)
+
+
+def many_problems(pytester: pytest.Pytester, count: int) -> Path:
+    rows = [{"task_id": f"Many/{i}", "prompt": f"def f{i}(x: int) -> int:\n    \"\"\"Return x + {i}.\"\"\"\n",
+             "entry_point": f"f{i}", "canonical_solution": f"    return x + {i}\n",
+             "test": f"\n\ndef check(candidate):\n    assert candidate(1) == {1 + i}\n"} for i in range(count)]
+    path = pytester.path / "problems" / "many.jsonl"
+    path.parent.mkdir(exist_ok=True)
+    path.write_text("".join(json.dumps(row) + "\n" for row in rows))
+    return path
+
+
+def test_xdist_reports_every_sample_from_one_message_per_problem(pytester: pytest.Pytester,
+                                                                 completions_file: Completions) -> None:
+    """Under -n a worker runs a problem's samples as one item and sends their records in one
+    message; each sample is still reported as its own test: outcome, -v line, progress, JUnit."""
+    many_problems(pytester, 6)
+    # Many/i: i + 1 samples, sample j right when j is even.
+    samples = [(f"Many/{i}", f"    return x + {i if j % 2 == 0 else i + 1}  # {j}\n") for i in range(6) for j in range(i + 1)]
+    path = completions_file(samples)
+    xml = pytester.path / "junit.xml"
+    result = pytester.runpytest("problems", "-n", "2", "-p", "no:randomly", "-v", f"--passk-completions={path}",
+                                "--passk-k=1", f"--junitxml={xml}")
+    right = sum(1 for i in range(6) for j in range(i + 1) if j % 2 == 0)
+    result.assert_outcomes(passed=right, failed=21 - right)
+    result.stdout.fnmatch_lines(["*2 workers [[]6 items[]]*"])  # what xdist schedules: one item per problem
+    result.stdout.fnmatch_lines(["[[]gw?[]] [[]*%[]] PASSED problems/many.jsonl::Many/5[[]4[]]*",
+                                 "[[]gw?[]] [[]*%[]] FAILED problems/many.jsonl::Many/5[[]5[]]*"])
+    assert sum("[100%]" in line for line in result.stdout.lines) == 1  # progress counts samples, not problems
+    cases = [case.get("name") for case in ElementTree.parse(xml).getroot().iter("testcase")]
+    assert sorted(cases) == sorted(f"Many/{i}[{j}]" for i in range(6) for j in range(i + 1))
+
+
+def test_exitfirst_under_xdist_stops_the_run(pytester: pytest.Pytester, completions_file: Completions) -> None:
+    many_problems(pytester, 40)
+    path = completions_file([(f"Many/{i}", "    return 0\n") for i in range(40) for _ in range(3)])
+    result = pytester.runpytest("problems", "-n", "2", "-x", f"--passk-completions={path}")
+    outcomes = result.parseoutcomes()
+    # A worker holds at most three problems ahead: the run stops long before its 120 failures.
+    assert 1 <= outcomes["failed"] <= 2 * 4 * 3, outcomes
+    assert "stopping after 1 failures" in result.stdout.str()

@@ -9,11 +9,13 @@ recorded: they say nothing about the sample.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from ..problems import Problem
 from ..verdicts import SampleRecord, Verdict
@@ -25,12 +27,18 @@ __all__ = ["VerdictJournal", "JournalEntry", "verdict_key"]
 JUDGING = "trusted-check-1"
 
 
+@functools.lru_cache(maxsize=4096)
+def _problem_digest(prompt: str, test: str, entry_point: str) -> Any:
+    """What the key hashes of a problem (its test can be megabytes: HumanEval+'s), hashed once."""
+    return hashlib.sha256(json.dumps([JUDGING, prompt, test, entry_point]).encode("utf-8", "surrogatepass"))
+
+
 def verdict_key(problem: Problem, completion: str | None, timeout: float, memory: int, isolation: str) -> str:
     if problem.timeout is not None:  # a problem's own deadline (HumanEval+'s) overrides the run's
         timeout = problem.timeout
-    material = json.dumps([JUDGING, problem.prompt, problem.test, problem.entry_point, completion, timeout, memory,
-                           isolation])
-    return hashlib.sha256(material.encode("utf-8", "surrogatepass")).hexdigest()
+    digest = _problem_digest(problem.prompt, problem.test, problem.entry_point).copy()
+    digest.update(json.dumps([completion, timeout, memory, isolation]).encode("utf-8", "surrogatepass"))
+    return digest.hexdigest()
 
 
 @dataclass(frozen=True)

@@ -214,12 +214,13 @@ def start_server(parallel: int, isolation: str, memory: int, env: dict[str, str]
     or refused (``strict``), and named in the report: it would change verdicts silently."""
     process, layers, hidden, entry_error = _spawn_server(parallel, isolation, memory, env, without)
     if hidden and isolation != "strict":
-        culprits = tuple(sorted(set(hidden.values())))
+        found = hidden
+        culprits = tuple(sorted(set(found.values())))
         with process:  # it ended after saying so; closes its pipes
             pass
         process, layers, hidden, entry_error = _spawn_server(parallel, isolation, memory, env, (*without, *culprits))
-        for layer in culprits:
-            layers[layer] = "would hide " + next(path for path, by in sorted(hidden.items()) if by == layer)
+        for layer in culprits:  # named by what the first server found (the second hides nothing)
+            layers[layer] = "would hide " + next(path for path, by in sorted(found.items()) if by == layer)
     if hidden or entry_error:
         with process:
             pass
