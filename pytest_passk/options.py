@@ -214,9 +214,14 @@ def parse_memory(text: str) -> int:
     return int(float(match.group(1)) * MEMORY_UNITS[match.group(2)])
 
 
+def comma_separated(text: str, kind: type) -> tuple[Any, ...]:
+    """``1, 10,100`` -> (1, 10, 100): distinct, ascending; ValueError for a value ``kind`` can't read."""
+    return tuple(sorted({kind(value) for value in text.replace(" ", "").split(",") if value}))
+
+
 def parse_ks(text: str) -> tuple[int, ...]:
     try:
-        ks = tuple(sorted({int(k) for k in text.replace(" ", "").split(",") if k}))
+        ks = comma_separated(text, int)
     except ValueError:
         raise pytest.UsageError(f"--passk-k: expected comma-separated integers, got {text!r}") from None
     if not ks or ks[0] < 1:
@@ -347,7 +352,7 @@ def parse_temperatures(text: str | None, default: float) -> tuple[float, ...]:
     if text is None:
         return (default,)
     try:
-        temperatures = tuple(sorted({float(t) for t in str(text).replace(" ", "").split(",") if t}))
+        temperatures = comma_separated(str(text), float)
     except ValueError:
         raise pytest.UsageError(f"--passk-temperature: expected a number or comma-separated numbers, got {text!r}") from None
     if not temperatures or temperatures[0] < 0 or not all(math.isfinite(t) for t in temperatures):

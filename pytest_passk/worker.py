@@ -203,7 +203,7 @@ class Worker:
         """Under per-problem scheduling, each problem's selected samples become one item, before
         xdist sends this worker's collection: the controller then handles an event per problem,
         not several per sample (see :mod:`pytest_passk.batches`)."""
-        if self.results is not None and self.assignment is not None and self.assignment.dist == DEALING_SCHEDULE:
+        if self.results is not None:  # the controller opens it under per-problem scheduling only
             session.items[:] = by_problem(session.items)
 
     @pytest.hookimpl(tryfirst=True)

@@ -12,6 +12,7 @@ import numpy as np
 from ..scoring.confidence import bootstrap_interval
 from ..scoring.estimator import pass_at_k
 from ..scoring.summary import task_order
+from ..sources.sampling import temperature_label
 from ..verdicts import Verdict
 
 __all__ = ["write_html", "pass_at_k_curve", "temperature_svg"]
@@ -114,11 +115,11 @@ def temperature_svg(suite: str, figures: list[dict[str, Any]], best: dict[str, d
         parts.append(f'<polyline points="{line}" fill="none" stroke="{colour}" stroke-width="2"/>')
         for temperature, values in points:
             parts.append(f'<circle cx="{x(temperature):.1f}" cy="{y(values[metric]):.1f}" r="3" fill="{colour}">'
-                         f'<title>{escape(metric)} at T{temperature:g} = {values[metric] * 100:.2f}%</title></circle>')
+                         f'<title>{escape(metric)} at {temperature_label(temperature)} = {values[metric] * 100:.2f}%</title></circle>')
         chosen = best[metric]
         parts.append(f'<circle cx="{x(float(chosen["temperature"])):.1f}" cy="{y(float(chosen["value"])):.1f}" r="7" '
                      f'fill="none" stroke="{colour}" stroke-width="2" class="best"><title>best for {escape(metric)}: '
-                     f'T{float(chosen["temperature"]):g}</title></circle>')
+                     f'{temperature_label(float(chosen["temperature"]))}</title></circle>')
         legend_y = top + 14 + position * 18
         parts.append(f'<line x1="{width - right + 12}" x2="{width - right + 32}" y1="{legend_y - 4}" y2="{legend_y - 4}" '
                      f'stroke="{colour}" stroke-width="2"/><text x="{width - right + 38}" y="{legend_y}" font-size="12">'
@@ -136,7 +137,7 @@ def _temperature_study(document: dict[str, Any]) -> str:
         for metric, b in best.items():
             interval = b.get("interval")
             band = f"[{interval[0] * 100:.1f}, {interval[1] * 100:.1f}]" if interval else ""
-            rows += (f'<tr><td>{escape(metric)}</td><td class="num">T{float(b["temperature"]):g}</td>'
+            rows += (f'<tr><td>{escape(metric)}</td><td class="num">{temperature_label(float(b["temperature"]))}</td>'
                      f'<td class="num">{_percent(b["value"])}</td><td class="num">{band}</td></tr>')
         parts.append(f'<h3>{escape(suite)}</h3>{temperature_svg(suite, figures, best)}'
                      f'<table class="best-temperatures"><tr><th>metric</th><th>best temperature</th><th>value</th>'
