@@ -26,7 +26,7 @@ from .gates import GATE_FAILED, Baseline, GateError, GateVerdicts, judge
 from .items import SampleItem
 from .options import Settings, check_output_paths
 from .plus.figures import base_records
-from .plus.suite import load_problems
+from .plus.suite import problems_of
 from .problems import Problem, ProblemFileError, discover_problem_files
 from .report.document import problems_hash, report_document, write_json
 from .report.junit import add_junit_properties
@@ -85,8 +85,8 @@ class Controller:
             self._problems_by_path = {}
             for path in self.problem_paths:
                 try:
-                    self._problems_by_path[path] = load_problems(path, self.settings.cache_dir,
-                                                                 self.settings.plus_timing, self._say)
+                    self._problems_by_path[path] = problems_of(self.config, path, self.settings.cache_dir,
+                                                               self.settings.plus_timing, self._say)
                 except ProblemFileError:
                     continue
         return self._problems_by_path

@@ -21,7 +21,7 @@ from .batches import sample_row
 from .items import ProblemItem, SampleItem, by_problem
 from .lookahead import Lookahead
 from .options import Settings
-from .plus.suite import load_problems
+from .plus.suite import problems_of
 from .problems import Problem
 from .sandbox.runner import SampleRunner
 from .sources.completions import CompletionPlan
@@ -136,7 +136,7 @@ class Worker:
         """The problems of a file this process collects (HumanEval+'s expected outputs: from the
         cache, where the controller put them before any test process started)."""
         settings = self.settings
-        return load_problems(path, settings.cache_dir, settings.plus_timing)
+        return problems_of(self.config, path, settings.cache_dir, settings.plus_timing)
 
     def sample_temperatures(self, problem: Problem) -> list[float | None]:
         assert self.assignment is not None, "the controller assigns the samples at the session's start"

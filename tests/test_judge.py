@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from pytest_passk.problems import Problem
+from pytest_passk.sandbox import candidate, plain
 from pytest_passk.sandbox.runner import Limits, SampleRunner
 from pytest_passk.verdicts import Verdict
 
@@ -56,7 +57,7 @@ FORGE = '''
         except OSError:
             pass
     for send in senders:
-        for message in (["passed", ""], ["replayed", True], ["ready", [], [], [], True]):
+        for message in (["passed", ""], ["replayed", True], ["ready", [], [], [], True, 0]):
             try:
                 send(message)
             except BaseException:
@@ -196,14 +197,38 @@ MEGABYTES = Problem(task_id="Big/0", prompt="def big(i):\n", entry_point="big", 
                          "        assert candidate(i) == chr(65 + i) * (1 << 20), i\n")
 
 
-def test_results_beyond_what_the_log_holds_are_asked_live() -> None:
-    """20 results of 1 MiB: the log the candidate sends first holds what fits in a frame (the
-    first 14), the judge asks the rest; a wrong answer after that point still fails, with its question."""
-    right = "    return chr(65 + i) * (1 << 20)\n"
+def counting(size: str) -> str:
+    """A completion right for the test's own 20 calls and wrong for any after them: it passes
+    only if the judge takes every answer from the candidate's log and asks none again."""
+    return f"    calls.append(i)\n    return chr(65 + i) * ({size}) if len(calls) <= 20 else ''\ncalls = []\n"
+
+
+def test_a_log_beyond_one_frame_follows_in_frames_of_its_own() -> None:
+    """20 results of 1 MiB: the first frame of the log holds 14, the rest follow in a frame of
+    their own, and the judge asks nothing again; a wrong answer late in the log still fails."""
     wrong_late = "    return chr(65 + i) * (1 << 20) if i < 18 else ''\n"
-    (passed, _), (failed, message) = runner_verdicts(MEGABYTES, [right, wrong_late])
+    (passed, _), (failed, message) = runner_verdicts(MEGABYTES, [counting("1 << 20"), wrong_late])
     assert passed is Verdict.PASSED
     assert failed is Verdict.FAILED and message.startswith("AssertionError: 18")
+
+
+OVERSIZED = plain.LIMIT - candidate.LOG_MARGIN - candidate.FRAME_MARGIN + 1000  # too large for the log, not for an answer
+OVERSIZED_THIRD = Problem(task_id="Big/1", prompt="def big(i):\n", entry_point="big", suite="big",
+                          test="def check(candidate):\n    for i in range(20):\n"
+                               f"        assert candidate(i) == chr(65 + i) * ({OVERSIZED} if i == 2 else 1 << 20), i\n")
+
+
+def test_results_beyond_what_the_log_holds_are_asked_live() -> None:
+    """The third result is too large for any frame of the log: from that call on the judge asks
+    live, so the counting completion, called again, fails there (its own run passed); one that answers alike every
+    time passes, and a wrong answer after that point still fails, with its question."""
+    size = f"{OVERSIZED} if i == 2 else 1 << 20"
+    alike, wrong_late = (f"    return chr(65 + i) * ({size}) if i < {last} else ''\n" for last in (20, 18))
+    (counted, message), (passed, _), (failed, late) = runner_verdicts(OVERSIZED_THIRD, [counting(size), alike, wrong_late])
+    # Its own run of the test passed: suspicious, for the answer it gave when asked again.
+    assert counted is Verdict.SUSPICIOUS and "with the prompt's helpers and plain results: AssertionError: 2 " in message
+    assert passed is Verdict.PASSED
+    assert failed is Verdict.FAILED and late.startswith("AssertionError: 18")
 
 
 def test_a_frame_over_the_bound_from_the_candidate_is_a_crash() -> None:

