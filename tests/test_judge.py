@@ -212,6 +212,20 @@ def test_a_log_beyond_one_frame_follows_in_frames_of_its_own() -> None:
     assert failed is Verdict.FAILED and message.startswith("AssertionError: 18")
 
 
+REORDERED = Problem(task_id="Big/2", prompt="def key(i):\n    return i\n\n\ndef big(i):\n", entry_point="big",
+                    suite="big", test="def check(candidate):\n    for i in range(20):\n"
+                                      "        assert candidate(key(i)) == chr(65 + key(i)) * (1 << 20), i\n")
+
+
+def test_the_rest_of_a_long_log_is_skipped_when_the_questions_differ() -> None:
+    """A completion that redefines the prompt's helper: its own run asks in another order and
+    logs two frames' worth, the judge's first question is not the log's, so it skips the frames
+    still coming (not reading them as answers) and asks every call live."""
+    reordered = "    return chr(65 + i) * (1 << 20)\n\n\ndef key(i):\n    return 19 - i\n"
+    ((verdict, message),) = runner_verdicts(REORDERED, [reordered])
+    assert (verdict, message) == (Verdict.PASSED, "")
+
+
 OVERSIZED = plain.LIMIT - candidate.LOG_MARGIN - candidate.FRAME_MARGIN + 1000  # too large for the log, not for an answer
 OVERSIZED_THIRD = Problem(task_id="Big/1", prompt="def big(i):\n", entry_point="big", suite="big",
                           test="def check(candidate):\n    for i in range(20):\n"

@@ -208,9 +208,10 @@ class Judge:
         return frame[1]
 
     def request(self, message: list[Any]) -> list[Any]:
-        while self.frames > 0:  # what the log still holds comes before any answer
-            self.next_frame()
         try:
+            while self.frames > 0:  # what the log still holds comes before any answer: skipped unread
+                self.channel.frame()
+                self.frames -= 1
             return self.channel.request(message, self.answer_callback)
         except (EOFError, OSError):
             raise CandidateGone from None

@@ -224,13 +224,7 @@ class Channel:
 
     def receive(self) -> list[Any]:
         """The next message; EOFError when the other side closed its end."""
-        self.fill(HEADER.size)
-        (size,) = HEADER.unpack_from(self.buffer)
-        if size > LIMIT:
-            raise Malformed(f"a frame of {size:,} bytes, over the {LIMIT >> 20} MiB bound")
-        end = HEADER.size + size
-        self.fill(end)
-        data, self.buffer = self.buffer[HEADER.size:end], self.buffer[end:]
+        data = self.frame()
         try:
             message = json.loads(data)
         except (ValueError, RecursionError) as exc:
@@ -238,6 +232,17 @@ class Channel:
         if type(message) is not list or not message or type(message[0]) is not str:
             raise Malformed("not a message")
         return message
+
+    def frame(self) -> bytearray:
+        """The next frame's bytes, unread."""
+        self.fill(HEADER.size)
+        (size,) = HEADER.unpack_from(self.buffer)
+        if size > LIMIT:
+            raise Malformed(f"a frame of {size:,} bytes, over the {LIMIT >> 20} MiB bound")
+        end = HEADER.size + size
+        self.fill(end)
+        data, self.buffer = self.buffer[HEADER.size:end], self.buffer[end:]
+        return data
 
     def fill(self, size: int) -> None:
         while len(self.buffer) < size:
