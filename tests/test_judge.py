@@ -3,8 +3,10 @@ candidate in the sandbox, and only plain data crosses between them."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import textwrap
+import threading
 import time
 from pathlib import Path
 
@@ -265,6 +267,59 @@ def test_arguments_changed_in_place_and_exceptions_come_back_to_the_test() -> No
                                          "    sorted(xs)\n", "    return None if xs is None else xs.sort()\n"])
     assert [verdict for verdict, _ in outcomes] == [Verdict.PASSED, Verdict.FAILED, Verdict.FAILED]
     assert "AssertionError: no TypeError" in outcomes[2][1]
+
+
+def judge_a_fake_candidate(confined_after: float | None, timeout: float) -> tuple[Verdict, str]:
+    """One sample through a judge, against a candidate played by a thread: confined (it says so)
+    after ``confined_after`` seconds, or never (None); then it answers ``add`` rightly at once."""
+    from pytest_passk.sandbox import program, wire
+    from pytest_passk.sandbox.judge import JudgeProcess, Waiting
+
+    to_candidate, from_candidate = os.pipe(), os.pipe()
+
+    def play_candidate() -> None:
+        channel = plain.Channel(to_candidate[0], from_candidate[1])
+        if confined_after is None:
+            return
+        time.sleep(confined_after)
+        with contextlib.suppress(EOFError, OSError):  # the judge hung up early
+            channel.send(["confined"])
+            channel.receive()  # the sample
+            channel.send(["ready", [["add", "function", None]], [], [], True, 0])
+            channel.receive()  # the judge's call
+            channel.send(["return", 3, [], []])
+
+    player = threading.Thread(target=play_candidate, daemon=True)
+    player.start()
+    judge = JudgeProcess(-1, -1, 0, "/tmp", None)
+    judge.problems[0] = program.ProblemCode(ADD.prompt, ADD.test, ADD.entry_point)
+    waiting = Waiting(os.getpid(), from_candidate[0], to_candidate[1], "/nonexistent", {0})
+    try:
+        outcome = judge.run(wire.RunSample(1, 0, "    return a + b\n", timeout), waiting)
+    finally:
+        for fd in (to_candidate[1], from_candidate[0]):  # the judge's ends: the player sees it hang up
+            os.close(fd)
+        player.join(timeout=10)
+        for fd in (to_candidate[0], from_candidate[1]):
+            os.close(fd)
+    assert isinstance(outcome, wire.SampleVerdict)
+    return outcome.verdict, outcome.message
+
+
+def test_the_time_limit_starts_when_the_candidate_is_confined() -> None:
+    """A candidate slower to be confined (1.5 s) than its sample's time limit (1 s) still has the
+    whole limit for the sample: the judge starts the clock at its word that it is confined."""
+    assert judge_a_fake_candidate(1.5, 1.0) == (Verdict.PASSED, "")
+
+
+def test_a_candidate_never_confined_is_a_harness_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    from pytest_passk.sandbox import judge
+
+    monkeypatch.setattr(judge, "CONFINEMENT_WAIT", 0.3)
+    verdict, message = judge_a_fake_candidate(None, 1.0)
+    assert verdict is Verdict.ERROR
+    assert message == ("the check could not run (harness error): NotConfined: the sandboxed process was not "
+                       "confined and waiting within 0.3 s")
 
 
 def test_the_time_limit_does_not_count_waiting_for_a_cpu(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -359,6 +359,7 @@ def run_candidate(reading: int, writing: int, slot: int, workdir: str, problems:
         os.closerange(low + 1, high)
         os.closerange(high + 1, 1 << 16)
         channel = plain.Channel(reading, writing)
+        channel.send(["confined"])  # the sample's clock starts at this, in the judge
         _, problem_id, completion, timeout, fields = channel.receive()
         confinement.limit_cpu(float(timeout))
         problem = problems[problem_id] if fields is None else program.ProblemCode.analysed(*fields)

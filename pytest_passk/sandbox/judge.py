@@ -265,6 +265,14 @@ def update(target: Any, value: Any) -> None:
 
 
 STARVED_LIMIT = 3.0  # at most this many timeouts of wall clock, however long a sample waited for a CPU
+CONFINEMENT_WAIT = 60.0  # seconds a candidate may take to be confined and waiting for its sample
+
+
+class NotConfined(Exception):
+    """The candidate was not confined and waiting within :data:`CONFINEMENT_WAIT`."""
+
+    def __init__(self, *_: Any) -> None:
+        super().__init__(f"the sandboxed process was not confined and waiting within {CONFINEMENT_WAIT:g} s")
 
 
 class Deadline:
@@ -379,12 +387,19 @@ class JudgeProcess:
             if running is None:
                 raise OSError("no candidate process could be started")
             problem = self.problems[request.problem]
-            deadline = Deadline(started, request.timeout, running.pid)
-            channel = plain.Channel(running.reading, running.writing, deadline.remaining, program.TimeoutException)
-            fields = None if request.problem in running.problems else problem.fields()
-            channel.send(["sample", request.problem, request.completion, request.timeout, fields])
+            channel = plain.Channel(running.reading, running.writing, lambda: CONFINEMENT_WAIT - (time.monotonic() - started),
+                                    NotConfined)
             judge = Judge(channel, problem)
             try:
+                # The sample's clock starts once its process is confined and waiting (it was started
+                # ahead, and normally is): a kernel slow to set up its namespaces and cgroups must not
+                # time out an honest sample.
+                if judge.receive() != ["confined"]:
+                    raise plain.Malformed("a candidate that did not say it was confined")
+                channel.remaining = Deadline(time.monotonic(), request.timeout, running.pid).remaining
+                channel.expired = program.TimeoutException
+                fields = None if request.problem in running.problems else problem.fields()
+                channel.send(["sample", request.problem, request.completion, request.timeout, fields])
                 verdict: tuple[Verdict, str] = judge.reconsider(*judge.verdict())
             except CandidateGone:
                 status = running.end()
