@@ -13,18 +13,26 @@ pytest_plugins = ["pytester"]
 ONE_WORKER_MODULES = ("tests/test_served.py",)  # a model trained and `transformers serve` started: about a minute
 
 
-@pytest.hookimpl(tryfirst=True)
-def pytest_xdist_make_scheduler(config: pytest.Config, log: object) -> object:
-    """The plugin's own tests, one scope each but for ONE_WORKER_MODULES; xdist sends the largest
-    scopes first (--loadscope-reorder), so that module starts at once, beside the rest."""
-    from xdist.scheduler import LoadScopeScheduling
+class OneWorkerScheduler:
+    """The xdist hook, registered only where xdist is (pytest rejects an unknown hook)."""
 
-    class OneWorkerModules(LoadScopeScheduling):  # type: ignore[misc]
-        def _split_scope(self, nodeid: str) -> str:
-            module = nodeid.split("::", 1)[0]
-            return module if module in ONE_WORKER_MODULES else nodeid
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_xdist_make_scheduler(self, config: pytest.Config, log: object) -> object:
+        """The plugin's own tests, one scope each but for ONE_WORKER_MODULES; xdist sends the largest
+        scopes first (--loadscope-reorder), so that module starts at once, beside the rest."""
+        from xdist.scheduler import LoadScopeScheduling
 
-    return OneWorkerModules(config, log)
+        class OneWorkerModules(LoadScopeScheduling):  # type: ignore[misc]
+            def _split_scope(self, nodeid: str) -> str:
+                module = nodeid.split("::", 1)[0]
+                return module if module in ONE_WORKER_MODULES else nodeid
+
+        return OneWorkerModules(config, log)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    if config.pluginmanager.hasplugin("xdist"):
+        config.pluginmanager.register(OneWorkerScheduler(), "passk-tests-one-worker-scheduler")
 
 # What the completions_file fixture gives: a writer of (task id, completion or None) rows.
 Completions = Callable[[list[tuple[str, "str | None"]]], Path]
