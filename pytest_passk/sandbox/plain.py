@@ -37,7 +37,7 @@ BIG_INT = 1 << 4000  # beyond this an int crosses in hexadecimal (Python caps in
 # Flat containers of these cross in one step (HumanEval+'s inputs and outputs are lists of thousands).
 FLAT = frozenset({type(None), bool, float, str})
 SCALARS = frozenset(PLAIN_SCALARS)
-TAGGED = {"l": list, "t": tuple, "s": set, "f": frozenset}
+TAGGED = {tag: kind for kind, tag in CONTAINERS.items()}
 
 
 class NotPlain(Exception):
