@@ -247,6 +247,19 @@ def test_results_beyond_what_the_log_holds_are_asked_live() -> None:
     assert failed is Verdict.FAILED and late.startswith("AssertionError: 18")
 
 
+HALVES = Problem(task_id="Floats/0", prompt="def halves(i):\n", entry_point="halves", suite="floats", timeout=30.0,
+                 test="def check(candidate):\n    for i in range(2):\n        assert candidate(i) == [0.5] * 1_600_000, i\n")
+
+
+def test_a_list_that_takes_more_room_packed_is_logged_spelled_out() -> None:
+    """1.6 million floats of 0.5, twice: 6.4 MB as JSON numbers, 17 MB packed, over what one entry of
+    the log may take. The entries go spelled out, so the judge asks nothing again: the counting
+    completion passes (it was `suspicious` when they were left out of the log and asked live)."""
+    counted = "    calls.append(i)\n    return [0.5] * 1_600_000 if len(calls) <= 2 else []\ncalls = []\n"
+    ((verdict, message),) = runner_verdicts(HALVES, [counted])
+    assert (verdict, message) == (Verdict.PASSED, "")
+
+
 def test_a_frame_over_the_bound_from_the_candidate_is_a_crash() -> None:
     raw = ("    import os, struct\n    for fd in range(3, 64):\n        try:\n"
            "            os.write(fd, struct.pack('>I', 1 << 30) + b'[')\n        except OSError:\n            pass\n"

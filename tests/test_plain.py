@@ -8,6 +8,7 @@ import fractions
 import json
 import os
 import socket
+import threading
 import time
 
 import pytest
@@ -81,6 +82,75 @@ def test_numpy_scalars_cross_as_python_numbers() -> None:
         assert back == expected and type(back) is type(expected)
     with pytest.raises(plain.NotPlain):
         plain.Encoder().encode(numpy.array([1, 2]))  # compares elementwise: not a number
+
+
+LONG_FLOATS = [0.1 * i for i in range(plain.PACKED)]
+
+
+@pytest.mark.parametrize("value", [
+    LONG_FLOATS, tuple(LONG_FLOATS), set(LONG_FLOATS), frozenset(LONG_FLOATS),
+    [1, 3, *LONG_FLOATS], [*LONG_FLOATS, -(1 << 53), 1 << 53],  # ints among them, as HumanEval/130's
+    [float("inf"), -0.0, -float("inf"), *LONG_FLOATS], [[*LONG_FLOATS], {"k": (*LONG_FLOATS,)}], {7, *LONG_FLOATS},
+], ids=lambda value: f"{type(value).__name__} of {len(value)}")
+def test_long_lists_of_floats_cross_packed_unchanged(value: object) -> None:
+    tree = plain.Encoder(pack=True).encode(value)
+    assert plain.PACKED_TAG in json.dumps(tree)
+    back = plain.decode(json.loads(json.dumps(tree)))
+    assert type(back) is type(value) and back == value
+    if not isinstance(value, (set, frozenset)):  # (whose order is their own)
+        assert repr(back) == repr(value)  # every item's type and sign: 1 stays an int, -0.0 negative
+    assert plain.decode(plain.unpacked(tree)) == value and plain.PACKED_TAG not in json.dumps(plain.unpacked(tree))
+
+
+@pytest.mark.parametrize("value", [
+    LONG_FLOATS[:-1] + [True], LONG_FLOATS + [(1 << 53) + 1], LONG_FLOATS + ["1.0"], LONG_FLOATS[:8] + list(range(plain.PACKED)),
+    LONG_FLOATS[: plain.PACKED - 1],
+], ids=["a bool", "an int beyond 2**53", "a str", "mostly ints", "too short"])
+def test_lists_that_would_not_cross_exactly_packed_are_spelled_out(value: list[object]) -> None:
+    tree = plain.Encoder(pack=True).encode(value)
+    assert plain.PACKED_TAG not in json.dumps(tree)
+    back = plain.decode(json.loads(json.dumps(tree)))
+    assert repr(back) == repr(value)
+
+
+def test_packing_is_the_same_both_sides_so_logged_questions_match() -> None:
+    value = ([1, 2, *LONG_FLOATS], 3)
+    assert plain.Encoder(pack=True).encode(value) == plain.Encoder(pack=True).encode(value)
+
+
+def test_packed_lists_are_read_as_their_doubles_and_ints() -> None:
+    one = "AAAAAAAA8D8="  # the double 1.0
+    assert repr(plain.decode(["#", "l", one, []])) == "[1.0]"
+    assert repr(plain.decode(["#", "t", one, [0]])) == "(1,)"
+
+
+@pytest.mark.parametrize("tree", [
+    ["#", "l", "AAAAAAAA4D8=", [0]],  # 0.5 said to be an int
+    ["#", "l", "AAAA", []],  # not a whole double
+    ["#", "x", "AAAAAAAA8D8=", []], ["#", "l", "AAAAAAAA8D8=", [1]], ["#", "l", "AAAAAAAA8D8=", [-1]],
+    ["#", "l", "AAAAAAAA8D8=", "0"], ["#", "l", ["AAAAAAAA8D8="], []], ["#", "l", "AAAAAAAA8D8="],
+], ids=repr)
+def test_packed_lists_are_checked_as_they_are_read(tree: list[object]) -> None:
+    with pytest.raises(plain.Malformed):
+        plain.decode(tree)
+
+
+def test_a_message_too_large_packed_is_sent_spelled_out() -> None:
+    small = [0.5] * (plain.LIMIT // 10)  # "0.5," is 4 bytes a float in JSON, 10.7 packed
+    reading, writing = os.pipe()
+    try:
+        channel = plain.Channel(reading, writing)
+        received: list[object] = []
+        reader = threading.Thread(target=lambda: received.append(channel.receive()))
+        reader.start()
+        message = ["return", plain.Encoder(pack=True).encode(small)]
+        assert len(json.dumps(message)) > plain.LIMIT
+        channel.send(message)
+        reader.join()
+        assert received[0][0] == "return" and plain.decode(received[0][1]) == small  # type: ignore[index]
+    finally:
+        os.close(reading)
+        os.close(writing)
 
 
 @pytest.mark.parametrize("tree", [["x", 1], [], [1, 2], ["d", 1], ["s", ["l"]], ["fn", 0], {"a": 1}, ["c", "a", 1]],

@@ -117,8 +117,8 @@ class Candidate:
         self.exports: dict[str, Any] = {}
         self.sources = {"<completion>": self.problem.prompt + sample.completion, "<test>": self.problem.test}
         self.classes: set[type] = set()  # made by the completion's class statements
-        self.results = plain.Encoder(made_by_completion=self.made_by_completion)
-        self.arguments = plain.Encoder()
+        self.results = plain.Encoder(made_by_completion=self.made_by_completion, pack=True)
+        self.arguments = plain.Encoder(pack=True)
         self.log: list[list[str]] = [[]]  # each logged call as JSON, frame by frame
         self.frame_room = plain.LIMIT - LOG_MARGIN  # bytes the log may still take in its last frame
         self.log_room = LOG_RETAINED  # and in all
@@ -168,7 +168,7 @@ class Candidate:
             return self.channel.send(message)
         _, exports, redefined, passed = message
         first, *rest = self.log
-        head = json.dumps(["ready", exports, redefined], separators=(",", ":"))[:-1]
+        head = json.dumps(["ready", exports, redefined], separators=plain.SEPARATORS)[:-1]
         try:
             self.channel.send_json(f'{head},[{",".join(first)}],{json.dumps(passed)},{len(rest)}]')
         except plain.TooLarge:
@@ -241,9 +241,12 @@ class Candidate:
         """Log a call while the log has room; from the first call that does not fit, the judge asks live."""
         if self.log_room <= 0:
             return
-        text = json.dumps(entry, separators=(",", ":"))  # ASCII: its length is its size
+        bound = min(self.log_room, plain.LIMIT - LOG_MARGIN - FRAME_MARGIN)
+        text = json.dumps(entry, separators=plain.SEPARATORS)  # ASCII: its length is its size
+        if len(text) >= bound:
+            text = json.dumps(plain.unpacked(entry), separators=plain.SEPARATORS)
         size = len(text) + 1
-        if size > min(self.log_room, plain.LIMIT - LOG_MARGIN - FRAME_MARGIN):
+        if size > bound:
             self.log_room = 0
             return
         if size > self.frame_room:

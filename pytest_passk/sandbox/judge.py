@@ -79,8 +79,8 @@ class Judge:
         self.channel, self.problem = channel, problem
         self.sources = {"<prompt>": self.problem.prompt, "<test>": self.problem.test}
         self.callbacks: list[Any] = []  # callables the test handed the candidate, by reference
-        self.arguments = plain.Encoder(functions=self.register)
-        self.results = plain.Encoder()
+        self.arguments = plain.Encoder(functions=self.register, pack=True)
+        self.results = plain.Encoder(pack=True)
         self.reasons: list[str] = []  # what of the completion's own was in play
         self.rejection = ""  # a result that fails the sample
         self.log: list[Any] = []  # the candidate's calls in its own run of the test, a frame of them

@@ -6,7 +6,10 @@ data only: None, bool, int, float, complex, str, bytes, and lists, tuples, sets,
 frozensets and dicts of them. Encoded as JSON in which every container is an
 array whose first element names its type, so a decoder builds nothing but those
 types (no pickle: a reader never runs code it is sent), and every frame is
-bounded in size.
+bounded in size. Between the judge and the candidate a long list of floats (ints
+among them) crosses *packed*, as the base64 of its doubles: HumanEval+'s outputs
+hold millions, which JSON writes and reads at a few seconds each way. A message
+that does not fit packed (small floats take more room so) is sent spelled out.
 
 The candidate's side is lenient where the reference evaluator would have
 compared equal anyway: a subclass of a plain type (``OrderedDict``, a
@@ -17,6 +20,9 @@ generator, a function) is :class:`NotPlain`.
 
 from __future__ import annotations
 
+import array
+import binascii
+import contextlib
 import decimal
 import fractions
 import json
@@ -37,6 +43,13 @@ BIG_INT = 1 << 4000  # beyond this an int crosses in hexadecimal (Python caps in
 # Flat containers of these cross in one step (HumanEval+'s inputs and outputs are lists of thousands).
 FLAT = frozenset({type(None), bool, float, str})
 SCALARS = frozenset(PLAIN_SCALARS)
+NUMBERS = frozenset({int, float})
+PACKED = 64  # a list of at least this many floats crosses packed (see the module's docstring)
+EXACT = 1 << 53  # every int up to this is a double exactly
+SEPARATORS = (",", ":")
+# A packed list's tag: not an identifier, so no name that heads a list in a message (a
+# function's, an exception class's) reads as one.
+PACKED_TAG = "#"
 TAGGED = {tag: kind for kind, tag in CONTAINERS.items()}
 
 
@@ -60,9 +73,10 @@ class Encoder:
     base, for the verdict's reasons."""
 
     def __init__(self, functions: Callable[[Any], int] | None = None,
-                 made_by_completion: Callable[[type], bool] | None = None) -> None:
+                 made_by_completion: Callable[[type], bool] | None = None, pack: bool = False) -> None:
         self.functions = functions
         self.made_by_completion = made_by_completion
+        self.pack = pack  # long lists of floats packed (both sides of the sandbox's wall)
         self.converted: list[str] = []
 
     def encode(self, value: Any) -> Any:
@@ -82,8 +96,10 @@ class Encoder:
             raise NotPlain(f"containers nested more than {DEPTH} deep")
         tag = CONTAINERS.get(kind)
         if tag is not None:
-            if len(value) > 8 and flat(value):
-                return [tag, *value]
+            if len(value) > 8:
+                node = flat_tree(value, tag, self.pack)
+                if node is not None:
+                    return node
             return [tag, *(self.tree(item, depth + 1) for item in value)]
         if kind is dict:
             items = ["d"]
@@ -122,16 +138,63 @@ class Encoder:
         return self.tree(plain, depth)
 
 
-def flat(items: Any) -> bool:
-    """Whether a container holds scalars only, each its own tree (no int beyond :data:`BIG_INT`);
-    read at C speed, where a tree per item costs a Python call."""
+def flat_tree(items: Any, tag: str, pack: bool) -> list[Any] | None:
+    """The tree of a container of scalars (no int beyond :data:`BIG_INT`), packed where it
+    may be; None for any other. Read at C speed, where a tree per item costs a Python call."""
     kinds = set(map(type, items))
-    if kinds <= FLAT:
-        return True
     if not kinds <= SCALARS:
-        return False
-    ints = items if kinds <= {int, bool} else [item for item in items if type(item) is int]
-    return -BIG_INT < min(ints) and max(ints) < BIG_INT
+        return None
+    if pack and float in kinds and kinds <= NUMBERS and len(items) >= PACKED:
+        node = packed(items, tag, int in kinds)
+        if node is not None:
+            return node
+    if not kinds <= FLAT:
+        ints = items if kinds <= {int, bool} else [item for item in items if type(item) is int]
+        if not (-BIG_INT < min(ints) and max(ints) < BIG_INT):
+            return None
+    return [tag, *items]
+
+
+def packed(items: Any, tag: str, with_ints: bool) -> list[Any] | None:
+    """``["#", tag, base64 of the doubles, positions of the ints]``; None where an int is
+    beyond :data:`EXACT` or ints are so many that the positions take more room than they save."""
+    positions: list[int] = []
+    if with_ints:
+        items = items if type(items) in (list, tuple) else list(items)  # a set's order, as it iterates
+        types = list(map(type, items))
+        with contextlib.suppress(ValueError):  # found at C speed: ints among floats are few, or not packed
+            while len(positions) * 8 <= len(items):
+                positions.append(types.index(int, positions[-1] + 1 if positions else 0))
+        if len(positions) * 8 > len(items):
+            return None
+        ints = [items[position] for position in positions]
+        if min(ints) < -EXACT or max(ints) > EXACT:
+            return None
+    return [PACKED_TAG, tag, binascii.b2a_base64(array.array("d", items), newline=False).decode("ascii"), positions]
+
+
+def unpacked(value: Any) -> Any:
+    """A message (or any part of one) with its packed lists spelled out as JSON numbers."""
+    if type(value) is not list or set(map(type, value)) <= SCALARS:
+        return value
+    if len(value) == 4 and value[0] == PACKED_TAG and type(value[3]) is list:
+        return [value[1], *unpacked_numbers(value[2], value[3])]
+    return [unpacked(item) for item in value]
+
+
+def unpacked_numbers(text: Any, positions: Any) -> list[Any]:
+    """The numbers a packed list holds."""
+    if type(text) is not str or type(positions) is not list:
+        raise Malformed("a packed list that is not text and positions")
+    block = array.array("d")
+    block.frombytes(binascii.a2b_base64(text))
+    numbers: list[Any] = block.tolist()
+    for position in positions:
+        number = numbers[position] if type(position) is int and position >= 0 else None
+        if type(number) is not float or not number.is_integer() or abs(number) > EXACT:
+            raise Malformed("a packed list with an int that is not one")
+        numbers[position] = int(number)
+    return numbers
 
 
 def describe_type(kind: type) -> str:
@@ -160,6 +223,9 @@ def build(tree: Any, functions: Callable[[int], Any] | None, depth: int) -> Any:
         if set(map(type, rest)) <= SCALARS:
             return container(rest)
         return container([build(item, functions, depth + 1) for item in rest])
+    if tag == PACKED_TAG:
+        tag, text, positions = rest
+        return TAGGED[tag](unpacked_numbers(text, positions))
     if tag == "d":
         if len(rest) % 2:
             raise Malformed("a dict of odd length")
@@ -200,8 +266,12 @@ class Channel:
         self.remaining, self.expired = remaining, expired
 
     def send(self, message: list[Any]) -> None:
-        """Write one message; :class:`NotPlain` (nothing written) if it is over the bound."""
-        self.send_json(json.dumps(message, separators=(",", ":")))
+        """Write one message, spelled out if it is over the bound packed; :class:`NotPlain`
+        (nothing written) if it is over the bound still."""
+        text = json.dumps(message, separators=SEPARATORS)
+        if len(text) > LIMIT:  # ASCII: its length is its size
+            text = json.dumps(unpacked(message), separators=SEPARATORS)
+        self.send_json(text)
 
     def send_json(self, text: str) -> None:
         """Write one message encoded already (parts of it may have been encoded apart)."""
