@@ -39,7 +39,7 @@ def seconds_per_sample(mode: str, without: tuple[str, ...], repeats: int) -> tup
         for task_id, problem in problems.items():
             wire.write(process.stdin, wire.RunSample(count, ids[task_id], problem["canonical_solution"], 3.0))
             count += 1
-    verdicts = [wire.read(process.stdout).verdict for _ in range(count)]  # type: ignore[union-attr]
+    verdicts = [wire.read_verdict(process.stdout).verdict for _ in range(count)]  # type: ignore[arg-type]
     elapsed = time.perf_counter() - started
     process.stdin.close()
     process.wait()

@@ -11,6 +11,8 @@ records), so every sample is still a test with its own node id and outcome.
 
 from __future__ import annotations
 
+import contextlib
+import queue
 import re
 from typing import Any
 
@@ -18,15 +20,47 @@ import pytest
 
 from .verdicts import SampleRecord
 
-__all__ = ["BATCH_CHANNELS", "RUN_SESSION", "problem_item_name", "samples_in", "sample_row", "replay"]
+__all__ = ["BATCH_CHANNELS", "RUN_SESSION", "WorkerChannel", "problem_item_name", "samples_in", "sample_row", "replay"]
 
 # On the controller: each worker's channel its problems' records arrive on, and the session.
-BATCH_CHANNELS = pytest.StashKey[dict[Any, Any]]()
+BATCH_CHANNELS = pytest.StashKey[dict[Any, "WorkerChannel"]]()
 RUN_SESSION = pytest.StashKey[pytest.Session]()
 # How long the controller waits for a batch xdist says is complete (it was sent before that).
 BATCH_WAIT = 300.0
 
 PROBLEM_ITEM = re.compile(r"\[(\d+) samples?\]$")
+
+
+class WorkerChannel:
+    """The controller's end of a worker's batch channel. From the worker: its problems'
+    records, a batch each, and ``{"started": scope}`` as its fork server starts a problem dealt
+    to it (read as they come, in execnet's receiver thread). To the worker: ``{"taken": scope}``,
+    a problem dealt to it that another worker runs now."""
+
+    CLOSED = object()
+
+    def __init__(self, channel: Any) -> None:
+        self.channel = channel
+        self.batches: queue.Queue[Any] = queue.Queue()
+        self.started: set[str] = set()
+        channel.setcallback(self.received, endmarker=self.CLOSED)
+
+    def received(self, message: Any) -> None:
+        if type(message) is dict and "started" in message:
+            self.started.add(message["started"])
+        else:
+            self.batches.put(message)
+
+    def batch(self) -> dict[str, Any]:
+        """The next batch, which the worker sent before xdist heard its item was complete."""
+        message = self.batches.get(timeout=BATCH_WAIT)
+        if message is self.CLOSED:
+            raise EOFError("the worker's batch channel closed")
+        return message  # type: ignore[no-any-return]
+
+    def taken(self, scope: str) -> None:
+        with contextlib.suppress(Exception):  # a worker that is gone has nothing to drop
+            self.channel.send({"taken": scope})
 
 
 def problem_item_name(task_id: str, count: int) -> str:

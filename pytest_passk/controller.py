@@ -21,7 +21,7 @@ from typing import Any
 import pytest
 
 from . import __version__
-from .batches import BATCH_CHANNELS, RUN_SESSION
+from .batches import BATCH_CHANNELS, RUN_SESSION, WorkerChannel
 from .gates import GATE_FAILED, Baseline, GateError, GateVerdicts, judge
 from .items import SampleItem
 from .options import Settings, check_output_paths
@@ -458,7 +458,7 @@ class XdistController:
         workerinput = node.workerinput[WORKERINPUT_KEY] = assignment.to_workerinput()
         if assignment.dist == DEALING_SCHEDULE:  # the worker's problems' records come back on this
             results = node.gateway.newchannel()
-            self.controller.config.stash.setdefault(BATCH_CHANNELS, {})[node] = results
+            self.controller.config.stash.setdefault(BATCH_CHANNELS, {})[node] = WorkerChannel(results)
             workerinput["results"] = results
         if not self.controller.sampled:  # execnet carries a channel inside a message, to any host
             delivery = node.gateway.newchannel()

@@ -10,7 +10,7 @@ from typing import Any
 
 from xdist.scheduler import LoadScopeScheduling
 
-from .batches import BATCH_CHANNELS, BATCH_WAIT, RUN_SESSION, replay, samples_in
+from .batches import BATCH_CHANNELS, RUN_SESSION, replay, samples_in
 from .problems import is_problem_file
 
 __all__ = ["ProblemScheduling", "problem_scope", "owned_scopes"]
@@ -48,7 +48,8 @@ def worker_index(workerid: str) -> int:
 class ProblemScheduling(LoadScopeScheduling):  # type: ignore[misc]
     """Load balancing in units of one problem. Each worker first gets the problems
     dealt to it (see :func:`scope_owners`), then helps with others' once its own
-    run out, so a slow problem still can't hold the run up. A worker runs a problem's
+    run out (those their fork servers have not started, the last first), so a slow
+    problem still can't hold the run up. A worker runs a problem's
     samples as one item and sends their records on its batch channel; when xdist marks
     that item complete, they are reported here, sample by sample (:mod:`pytest_passk.batches`)."""
 
@@ -74,7 +75,7 @@ class ProblemScheduling(LoadScopeScheduling):  # type: ignore[misc]
     def mark_test_complete(self, node: Any, item_index: int, duration: float = 0) -> None:
         nodeid = self.registered_collections[node][item_index]
         if samples_in(nodeid) is not None:
-            replay(self.config, node, self.config.stash[BATCH_CHANNELS][node].receive(timeout=BATCH_WAIT))
+            replay(self.config, node, self.config.stash[BATCH_CHANNELS][node].batch())
         work_unit = self.assigned_work[node][self._split_scope(nodeid)]
         if not work_unit[nodeid]:
             work_unit[nodeid] = True
@@ -88,7 +89,9 @@ class ProblemScheduling(LoadScopeScheduling):  # type: ignore[misc]
         if node.shutting_down:
             return
         while self.workqueue and self._pending.get(node, 0) <= 2:
-            self._assign_work_unit(node)
+            if not self._assign_work_unit(node):
+                node.shutdown()  # what is left, other workers' fork servers have started: they finish it
+                return
         if not self.workqueue:
             node.shutdown()
 
@@ -96,20 +99,40 @@ class ProblemScheduling(LoadScopeScheduling):  # type: ignore[misc]
         """A node that died mid-problem: xdist puts the problem back in the queue whole (its
         samples' records never left the worker), so another worker runs it and no verdict is lost."""
         self._pending.pop(node, None)
+        link = self.config.stash.get(BATCH_CHANNELS, {}).get(node)
+        if link is not None:
+            link.started.clear()  # what it started is any worker's to run again
         return super().remove_node(node)  # type: ignore[no-any-return]
 
-    def _assign_work_unit(self, node: Any) -> None:
+    def take_over(self) -> str | None:
+        """Another worker's problem for one whose own ran out: the last in the queue (its owner
+        reaches it last) that the owner's fork server has not started. The owner submitted it
+        ahead, so it is told to drop what of it has not started (see Worker.taken_over)."""
+        links = {worker_index(node.workerinput["workerid"]): link
+                 for node, link in self.config.stash.get(BATCH_CHANNELS, {}).items()}
+        for scope in reversed(self.workqueue):
+            owner = links.get(self._owners.get(scope, -1))
+            if owner is None:
+                return scope
+            if scope not in owner.started:
+                owner.taken(scope)
+                return scope
+        return None
+
+    def _assign_work_unit(self, node: Any) -> bool:
+        """Give ``node`` a problem: its own next one, else one taken over; False if none is left to take."""
         collection = self.registered_collections[node]
         if not self._owners:
             self._owners = scope_owners(collection, int(node.workerinput["workercount"]))
             # xdist looks each node id up with list.index: quadratic on 16,400 samples.
             self._positions = {nodeid: i for i, nodeid in enumerate(collection)}
         mine = worker_index(node.workerinput["workerid"])
-        scope = next((s for s in self.workqueue if self._owners.get(s) == mine), None)
+        scope = next((s for s in self.workqueue if self._owners.get(s) == mine), None) or self.take_over()
         if scope is None:
-            scope = next(iter(self.workqueue))
+            return False
         work_unit = self.workqueue.pop(scope)
         self.assigned_work.setdefault(node, {})[scope] = work_unit
         pending = [self._positions[nodeid] for nodeid, done in work_unit.items() if not done]
         self._pending[node] = self._pending.get(node, 0) + len(pending)
         node.send_runtest_some(pending)
+        return True

@@ -105,6 +105,11 @@ class Worker:
         self.results: Any = None
         self._runner: SampleRunner | None = None
         self.lookahead = Lookahead()
+        # Under per-problem scheduling: the problems dealt to this worker (a sample of each, by
+        # scope), and those another worker took over (see ProblemScheduling).
+        self.scopes: dict[str, SampleItem] = {}
+        self.scope_of: dict[tuple[str, str], str] = {}
+        self.taken: set[tuple[str, str]] = set()
 
     @pytest.hookimpl(tryfirst=True)
     def pytest_sessionstart(self, session: pytest.Session) -> None:
@@ -114,7 +119,27 @@ class Worker:
         self.assignment = Assignment.from_workerinput(data)
         self.delivery = data.get("delivery")
         self.results = data.get("results")
+        if self.results is not None:
+            self.results.setcallback(self.taken_over)
         place_problem_files(self.config.rootpath, self.assignment.problem_files)
+
+    def started(self, problem: Problem) -> None:
+        """The fork server started one of this worker's dealt problems: no other takes it over."""
+        scope = self.scope_of.get((problem.suite, problem.task_id))
+        if scope is not None:
+            self.results.send({"started": scope})
+
+    def taken_over(self, message: Any) -> None:
+        """In execnet's receiver thread: another worker runs this problem (it was dealt here and
+        submitted ahead): submit no more of it, and the fork server drops what it has not started."""
+        try:
+            sample = self.scopes.get(message["taken"])
+            if sample is not None:
+                self.taken.add(sample.group_key)
+                if self._runner is not None:
+                    self._runner.withdraw(sample.problem)
+        except Exception:  # noqa: BLE001 - an exception here would close the channel the records go back on
+            pass
 
     def settled(self) -> Assignment:
         """The assignment with its completions; under xdist a model run's arrive from the
@@ -171,6 +196,7 @@ class Worker:
                 isolation=settings.isolation,
                 known=self.settled().known,
                 suspicious_passes=settings.suspicious_passes,
+                on_started=self.started if self.results is not None else None,
             )
         return self._runner
 
@@ -196,6 +222,8 @@ class Worker:
             mine = owned_scopes((item.nodeid for item in items), worker_index(workerinput["workerid"]),
                                 int(workerinput["workercount"]))
             ordered = [item for item in samples if problem_scope(item.nodeid) in mine]
+            self.scopes = {problem_scope(item.nodeid): item for item in ordered}
+            self.scope_of = {(item.problem.suite, item.problem.task_id): scope for scope, item in self.scopes.items()}
         self.lookahead = Lookahead(ordered, groups)
 
     @pytest.hookimpl(tryfirst=True)
@@ -215,12 +243,16 @@ class Worker:
             return None
         if item.index >= 0:
             # Queue what comes next: it runs in the fork server while pytest reports this item.
-            runner = self.runner
             following = nextitem if isinstance(nextitem, SampleItem) and nextitem.index >= 0 else None
-            for upcoming in self.lookahead.upcoming(item, following):
-                upcoming.submit(runner)  # type: ignore[attr-defined]
+            self.submit_ahead(item, following)
         run_sample_protocol(item, nextitem)
         return True
+
+    def submit_ahead(self, item: SampleItem, following: SampleItem | None) -> None:
+        runner, taken = self.runner, self.taken
+        for upcoming in self.lookahead.upcoming(item, following):
+            if upcoming.group_key not in taken:
+                upcoming.submit(runner)  # type: ignore[attr-defined]
 
     def run_problem(self, item: ProblemItem, nextitem: pytest.Item | None) -> None:
         """Run a problem's samples, submitting ahead as a sample item would, and send their
@@ -231,8 +263,7 @@ class Worker:
         rows = []
         for position, sample in enumerate(samples):
             following = samples[position + 1] if position + 1 < len(samples) else after
-            for upcoming in self.lookahead.upcoming(sample, following):
-                upcoming.submit(runner)  # type: ignore[attr-defined]
+            self.submit_ahead(sample, following)
             started = time.perf_counter()
             sample.submit(runner)
             record = runner.result(sample.nodeid).at_temperature(sample.temperature)

@@ -81,3 +81,31 @@ def test_a_failing_multiline_assertion_is_quoted_whole() -> None:
     runner.close()
     assert record.verdict is Verdict.FAILED
     assert record.message == "AssertionError (at test line 2: assert candidate('(()) ()') == [ '(())', '()', ])"
+
+
+SLEEPY_PROBLEM = Problem(task_id="Sleepy/0", prompt="def f():\n", entry_point="f",
+                         test="def check(candidate):\n    assert candidate() == 1\n", suite="sleepy")
+
+
+def test_withdrawn_samples_are_dropped_unstarted_and_sent_again_if_wanted() -> None:
+    """While one slot's sample sleeps, another worker takes over the queued problem: the fork
+    server drops its samples unstarted, says which, and runs them after all if they are asked
+    for here. It says once per problem when the first of its samples starts."""
+    started: list[str] = []
+    runner = SampleRunner(Limits(timeout=3.0), deduplicate=False, isolation="basic",
+                          on_started=lambda problem: started.append(problem.task_id))
+    try:
+        runner.submit("sleepy", SLEEPY_PROBLEM, 0, "    import time\n    time.sleep(0.05)\n    return 1\n")
+        for index in range(5):
+            runner.submit(index, ADD_PROBLEM, index, "    return a + b\n")
+        runner.withdraw(ADD_PROBLEM)
+        assert runner.result("sleepy").verdict is Verdict.PASSED
+        time.sleep(0.3)
+        runner.submit("sleepy again", SLEEPY_PROBLEM, 1, "    return 1\n")
+        assert runner.result("sleepy again").verdict is Verdict.PASSED  # reads the replies that came meanwhile
+        assert runner.dropped == {runner.decided_by[index] for index in range(5)}
+        assert started == ["Sleepy/0"]
+        assert [runner.result(index).verdict for index in range(5)] == [Verdict.PASSED] * 5
+        assert not runner.dropped and started == ["Sleepy/0", "Add/0"]
+    finally:
+        runner.close()

@@ -211,7 +211,7 @@ def test_layers_fall_back_cleanly(left_out: tuple[str, ...], also_missing: set[s
         wire.write(process.stdin, wire.DefineProblem(0, "def add(a, b):\n", "def check(c):\n    assert c(1, 2) == 3\n", "add"))
         for index, body in enumerate(["    return a + b\n", "    return a - b\n"]):
             wire.write(process.stdin, wire.RunSample(index, 0, body, 3.0))
-        replies = sorted((reply.id, reply.verdict) for reply in (wire.read(process.stdout) for _ in range(2)))
+        replies = sorted((reply.id, reply.verdict) for reply in (wire.read_verdict(process.stdout) for _ in range(2)))
         process.stdin.close()
     assert replies == [(0, wire.Verdict.PASSED), (1, wire.Verdict.FAILED)]
 

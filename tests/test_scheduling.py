@@ -6,6 +6,8 @@ pytest.importorskip("xdist")
 
 from pytest_passk.scheduling import owned_scopes, problem_scope, scope_owners  # noqa: E402
 
+from .conftest import Completions, write_jsonl  # noqa: E402
+
 
 def test_problem_scope() -> None:
     assert problem_scope("problems/HumanEval.suite.toml::HumanEval/0[17]") == "problems/HumanEval.suite.toml::HumanEval/0"
@@ -34,3 +36,25 @@ def test_mixed_with_ordinary_tests_under_xdist(pytester: pytest.Pytester) -> Non
     result = pytester.runpytest("-n", "2", "test_plain.py", "problem_one.py")
     result.assert_outcomes(passed=5, failed=1)
     result.stdout.fnmatch_lines(["hand-written: 1 problems, n = 1 samples each: pass@1 = 100.00% [95% CI 100.0-100.0]"])
+
+
+def test_no_sample_runs_twice_when_an_idle_worker_takes_over(pytester: pytest.Pytester, completions_file: Completions) -> None:
+    """Worker 1's first problem blocks its reporting on a slow sample while its fork server runs
+    the rest of its problems, submitted ahead; worker 0 runs out of its own meanwhile. It may take
+    over only problems worker 1's fork server has not started, which then drops them: every
+    sample runs once (each appends its task id to a file: --passk-isolation=basic keeps the disk)."""
+    problems = [{"task_id": f"P/{i}", "prompt": "def f():\n", "entry_point": "f",
+                 "test": "def check(candidate):\n    assert candidate() == 1\n"} for i in range(12)]
+    write_jsonl(pytester.path / "problems" / "p.jsonl", problems)
+    ran = pytester.path / "ran.txt"
+
+    def completion(task: str, index: int) -> str:
+        slow = "    time.sleep(1.5)\n" if (task, index) == ("P/1", 0) else ""
+        return f"    import time\n{slow}    open({str(ran)!r}, 'a').write('{task}#{index}\\n')\n    return 1\n"
+
+    samples = [(f"P/{i}", completion(f"P/{i}", index)) for i in range(12) for index in range(3)]
+    result = pytester.runpytest("problems", "-n", "2", f"--passk-completions={completions_file(samples)}",
+                                "--passk-isolation=basic", "--passk-no-dedup", "-p", "no:cacheprovider")
+    result.assert_outcomes(passed=36)
+    runs = ran.read_text().split()
+    assert sorted(runs) == sorted(f"P/{i}#{index}" for i in range(12) for index in range(3))

@@ -167,6 +167,7 @@ class Server:
         self.free_slots = collections.deque(self.slots)
         self.problems: dict[int, wire.DefineProblem] = {}
         self.queue: collections.deque[wire.RunSample] = collections.deque()
+        self.started: set[int] = set()  # problems a sample of which has started (each said once)
         self.running: dict[int, JudgeSlot] = {}  # by the judge's reply pipe
         self.tmproot = tempfile.mkdtemp(prefix="passk-")
         self.inbox = wire.FrameBuffer()
@@ -209,6 +210,9 @@ class Server:
             self.reply(wire.SampleVerdict(request.id, Verdict.ERROR, f"could not start the sample (harness error): {exc}", 0.0))
             return
         slot.sample_id, slot.started = request.id, time.monotonic()
+        if request.problem not in self.started:
+            self.started.add(request.problem)
+            self.reply(wire.ProblemStarted(request.problem))
         # The judge times its sample out itself (see judge.Deadline); this is for a judge that is stuck.
         slot.deadline = slot.started + judge.STARVED_LIMIT * request.timeout + KILL_GRACE_S
         self.running[slot.replies] = slot
@@ -336,6 +340,12 @@ class Server:
                 self.problems[request.id] = request
             elif isinstance(request, wire.RunSample):
                 self.queue.append(request)
+            elif isinstance(request, wire.DropProblem):
+                kept = [queued for queued in self.queue if queued.problem != request.problem]
+                for queued in self.queue:
+                    if queued.problem == request.problem:
+                        self.reply(wire.SampleDropped(queued.id))
+                self.queue = collections.deque(kept)
         return True
 
 

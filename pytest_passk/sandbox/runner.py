@@ -12,9 +12,10 @@ import os
 import subprocess
 import sys
 import tempfile
+import threading
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Hashable, Mapping
+from typing import Callable, Hashable, Mapping
 
 from ..problems import Problem
 from ..verdicts import SampleId, SampleRecord, Verdict
@@ -81,7 +82,8 @@ class SampleRunner:
 
     def __init__(self, limits: Limits, passthrough_env: tuple[str, ...] = (), parallel: int = 1,
                  deduplicate: bool = True, isolation: str = "auto",
-                 known: Mapping[SampleId, SampleRecord] | None = None, suspicious_passes: bool = False) -> None:
+                 known: Mapping[SampleId, SampleRecord] | None = None, suspicious_passes: bool = False,
+                 on_started: Callable[[Problem], None] | None = None) -> None:
         self.parallel = max(1, parallel)
         self.deduplicate = deduplicate
         self.isolation = isolation
@@ -92,6 +94,8 @@ class SampleRunner:
         self.process: subprocess.Popen[bytes] | None = None
         self.isolation_report: IsolationReport | None = None
         self.problem_ids: dict[tuple[str, str], int] = {}
+        self.problems: dict[int, Problem] = {}  # by id
+        self.on_started = on_started  # called as the fork server starts a problem's first sample
         self.defined: set[int] = set()  # problems the running fork server has compiled
         self.samples: dict[Hashable, tuple[Problem, int]] = {}  # sample key -> its problem and index
         # sample key -> the execution that decides it; (problem, completion) -> execution
@@ -100,6 +104,9 @@ class SampleRunner:
         self.owner: dict[int, Hashable] = {}  # the sample each execution was started for
         self.pending: set[int] = set()
         self.done: dict[int, SampleRecord] = {}  # each execution's record, for the sample it was started for
+        self.sent: dict[int, tuple[Problem, str]] = {}  # what each pending execution runs
+        self.dropped: set[int] = set()  # executions the fork server forgot unstarted (see withdraw)
+        self.lock = threading.Lock()  # the fork server's request pipe: withdraw may come from another thread
 
     def _server(self) -> subprocess.Popen[bytes]:
         if self.process is None or self.process.poll() is not None:
@@ -133,19 +140,35 @@ class SampleRunner:
 
     def _send(self, execution: int, problem: Problem, completion: str) -> None:
         try:
-            server = self._server()
-            assert server.stdin is not None
-            problem_id = self.problem_ids.setdefault((problem.suite, problem.task_id), len(self.problem_ids))
-            if problem_id not in self.defined:
-                wire.write(server.stdin, wire.DefineProblem(problem_id, problem.prompt, problem.test, problem.entry_point))
-                self.defined.add(problem_id)
-            timeout = problem.timeout if problem.timeout is not None else self.limits.timeout
-            wire.write(server.stdin, wire.RunSample(execution, problem_id, completion, timeout))
+            with self.lock:
+                server = self._server()
+                assert server.stdin is not None
+                problem_id = self.problem_ids.setdefault((problem.suite, problem.task_id), len(self.problem_ids))
+                self.problems[problem_id] = problem
+                if problem_id not in self.defined:
+                    wire.write(server.stdin, wire.DefineProblem(problem_id, problem.prompt, problem.test, problem.entry_point))
+                    self.defined.add(problem_id)
+                timeout = problem.timeout if problem.timeout is not None else self.limits.timeout
+                wire.write(server.stdin, wire.RunSample(execution, problem_id, completion, timeout))
         except (OSError, EOFError) as exc:
             self._server_lost()
             self._decide(execution, Verdict.ERROR, f"sample runner failed (harness error): {exc}", 0.0)
             return
         self.pending.add(execution)
+        self.sent[execution] = (problem, completion)
+
+    def withdraw(self, problem: Problem) -> None:
+        """Another process runs ``problem``'s samples now: the fork server forgets those it has
+        not started (from any thread; one that is wanted here after all is sent again)."""
+        with self.lock:
+            problem_id = self.problem_ids.get((problem.suite, problem.task_id))
+            server = self.process
+            if problem_id is None or problem_id not in self.defined or server is None or server.stdin is None:
+                return
+            try:
+                wire.write(server.stdin, wire.DropProblem(problem_id))
+            except (OSError, ValueError):  # the server is gone or going: nothing of it runs any more
+                pass
 
     def _decide(self, execution: int, verdict: Verdict, message: str, seconds: float) -> None:
         problem, index = self.samples[self.owner[execution]]
@@ -159,6 +182,10 @@ class SampleRunner:
         if execution is None:
             raise KeyError(f"sample {key!r} was never submitted")
         while execution not in self.done:
+            if execution in self.dropped:  # withdrawn, and wanted here after all
+                self.dropped.discard(execution)
+                self._send(execution, *self.sent.pop(execution))
+                continue
             server = self.process
             assert server is not None and server.stdout is not None
             try:
@@ -168,7 +195,13 @@ class SampleRunner:
                 continue
             if isinstance(reply, wire.SampleVerdict):
                 self.pending.discard(reply.id)
+                self.sent.pop(reply.id, None)
                 self._decide(reply.id, reply.verdict, reply.message, reply.seconds)
+            elif isinstance(reply, wire.ProblemStarted) and self.on_started is not None and reply.problem in self.problems:
+                self.on_started(self.problems[reply.problem])
+            elif isinstance(reply, wire.SampleDropped) and reply.id in self.pending:
+                self.pending.discard(reply.id)
+                self.dropped.add(reply.id)
         record = self.done[execution]
         return record if self.owner[execution] == key else record.for_sample(self.samples[key][1])
 
@@ -176,6 +209,7 @@ class SampleRunner:
         """The fork server died: whatever it held gets a harness verdict; the next submit restarts it."""
         for execution in self.pending:
             self._decide(execution, Verdict.ERROR, "sample runner died (harness error)", 0.0)
+            del self.sent[execution]
         self.pending.clear()
         if self.process is not None:
             self.process.kill()
@@ -185,12 +219,13 @@ class SampleRunner:
 
     def _close_pipes(self) -> None:
         assert self.process is not None
-        for pipe in (self.process.stdin, self.process.stdout):
-            if pipe is not None:
-                try:
-                    pipe.close()
-                except OSError:
-                    pass
+        with self.lock:
+            for pipe in (self.process.stdin, self.process.stdout):
+                if pipe is not None:
+                    try:
+                        pipe.close()
+                    except OSError:
+                        pass
 
     def close(self) -> None:
         if self.process is None:

@@ -6,14 +6,17 @@ message; the rest are its fields. JSON, not pickle: a reader never runs code it 
 Requests, test process -> fork server:
 
 * ``problem`` ``{id, prompt, test, entry_point}``: compile the problem's test once;
-* ``sample`` ``{id, problem, completion, timeout}``: run one sample of problem ``problem``.
+* ``sample`` ``{id, problem, completion, timeout}``: run one sample of problem ``problem``;
+* ``drop`` ``{problem}``: another process runs that problem's samples: forget those not started.
 
 Replies, fork server -> test process:
 
 * ``ready`` ``{layers, hidden, entry_error}``: first, once: the isolation in force
   (layer -> "" or why not), the import paths a sample could not see (path -> layer),
   and why no sample can start at all ("" when one can);
-* ``verdict`` ``{id, verdict, message, seconds}``: sample ``id``'s verdict, in any order.
+* ``verdict`` ``{id, verdict, message, seconds}``: sample ``id``'s verdict, in any order;
+* ``started`` ``{problem}``: the first of problem ``problem``'s samples has started;
+* ``dropped`` ``{id}``: sample ``id`` was forgotten unstarted, as a ``drop`` asked.
 
 Inside the fork server, its judges (one per slot) take the same ``problem`` and
 ``sample`` requests and answer ``verdict``, or ``exited`` ``{id, status, seconds}``
@@ -28,8 +31,8 @@ import struct
 from dataclasses import dataclass
 from typing import IO, ClassVar, Union
 
-__all__ = ["Verdict", "DefineProblem", "RunSample", "Ready", "SampleVerdict", "CandidateExited", "Message", "encode", "decode",
-           "write", "read", "FrameBuffer"]
+__all__ = ["Verdict", "DefineProblem", "RunSample", "DropProblem", "Ready", "SampleVerdict", "ProblemStarted",
+           "SampleDropped", "CandidateExited", "Message", "encode", "decode", "write", "read", "read_verdict", "FrameBuffer"]
 
 HEADER = struct.Struct(">I")
 
@@ -69,6 +72,24 @@ class RunSample:
 
 
 @dataclass(frozen=True)
+class DropProblem:
+    kind: ClassVar[str] = "drop"
+    problem: int
+
+
+@dataclass(frozen=True)
+class ProblemStarted:
+    kind: ClassVar[str] = "started"
+    problem: int
+
+
+@dataclass(frozen=True)
+class SampleDropped:
+    kind: ClassVar[str] = "dropped"
+    id: int
+
+
+@dataclass(frozen=True)
 class CandidateExited:
     """Judge -> fork server: sample ``id``'s candidate ended (``status``, as ``waitpid``
     gives it) before the check did; the fork server, which knows the cgroups, says why."""
@@ -99,9 +120,10 @@ class SampleVerdict:
         object.__setattr__(self, "verdict", Verdict(self.verdict))
 
 
-Message = Union[DefineProblem, RunSample, Ready, SampleVerdict, CandidateExited]
-MESSAGES: dict[str, type[Message]] = {cls.kind: cls for cls in (DefineProblem, RunSample, Ready, SampleVerdict,
-                                                                 CandidateExited)}
+Message = Union[DefineProblem, RunSample, DropProblem, Ready, SampleVerdict, ProblemStarted, SampleDropped,
+                CandidateExited]
+MESSAGES: dict[str, type[Message]] = {cls.kind: cls for cls in (DefineProblem, RunSample, DropProblem, Ready, SampleVerdict,
+                                                                 ProblemStarted, SampleDropped, CandidateExited)}
 
 
 def encode(message: Message) -> bytes:
@@ -129,6 +151,14 @@ def read(stream: IO[bytes]) -> Message:
     if len(data) < size:
         raise EOFError
     return decode(data)
+
+
+def read_verdict(stream: IO[bytes]) -> SampleVerdict:
+    """The next verdict, past the notices before it (``started``, ``dropped``)."""
+    while True:
+        message = read(stream)
+        if isinstance(message, SampleVerdict):
+            return message
 
 
 class FrameBuffer:
