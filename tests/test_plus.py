@@ -80,10 +80,29 @@ def test_reference_self_check_gives_both_figures(pytester: pytest.Pytester, mode
                                  "HumanEval+: 3 problems, n = 1 samples each: pass@1 = 100.00%*"])
     assert "problems/HumanEvalPlus.jsonl.gz::HumanEval/0[0]" in result.stdout.str()
     assert set(suites(pytester.path / "report.json")) == {"HumanEval (base)", "HumanEval+"}
-    assert len(list((cache / "evalplus").glob("*.json"))) == 1
+    cached = sorted(path.name.startswith("checks-") for path in (cache / "evalplus").glob("*.json"))
+    assert cached == [False, True]  # the expected outputs, and the checks built from them
     again = pytester.runpytest("problems", *mode, f"--passk-cache-dir={cache}")
     again.assert_outcomes(passed=3)
     assert "expected outputs" not in again.stdout.str()  # read from the cache
+
+
+def test_checks_are_cached_by_what_they_are_made_of(pytester: pytest.Pytester) -> None:
+    """Other time limits make other checks (cached apart); a checks file that is not whole is built anew."""
+    write_plus(pytester.path / "problems" / "HumanEvalPlus.jsonl.gz")
+    cache = pytester.path / "cache"
+    pytester.runpytest("problems", f"--passk-cache-dir={cache}").assert_outcomes(passed=3)
+    shorter = pytester.runpytest("problems", f"--passk-cache-dir={cache}", "--passk-plus-min-time=1")
+    shorter.assert_outcomes(passed=3)
+    checks = sorted((cache / "evalplus").glob("checks-*.json"))
+    assert len(checks) == 2
+    assert len({json.loads(path.read_text())["HumanEval/0"][1] for path in checks}) == 2  # deadlines of their own
+    for path in checks:
+        path.write_text('{"HumanEval/0": ["def check(candidate):\\n    pass\\n", 1.0]}')  # not every problem's
+    again = pytester.runpytest("problems", f"--passk-cache-dir={cache}", "-v")
+    again.assert_outcomes(passed=3)
+    assert "expected outputs" not in again.stdout.str()  # those are whole: read, and the checks built from them
+    assert len(json.loads(checks[0].read_text()) | json.loads(checks[1].read_text())) == 3
 
 
 @MODES

@@ -1,14 +1,26 @@
-"""Problem files as a run uses them: HumanEval+ problems completed with their checks."""
+"""Problem files as a run uses them: HumanEval+ problems completed with their checks.
+
+Each process that collects reads the file; the checks it makes from the data and the
+expected outputs are cached beside those outputs, keyed by everything they are made
+of (the problems, the time limits, this package's check and digest code), so that
+each process after the first reads them in one step instead of building them again.
+"""
 
 from __future__ import annotations
 
+import dataclasses
 import gc
+import hashlib
+import json
+import marshal
 from pathlib import Path
 from typing import Callable
 
 import pytest
 
 from ..problems import Problem, load_problem_file
+from ..sources.cache import replace_json
+from . import check, digest
 from .check import PlusTiming, with_plus_check
 from .oracles import ExpectedOutputs
 
@@ -27,8 +39,46 @@ def load_problems(path: Path, cache_dir: Path, timing: PlusTiming,
     plus = [problem for problem in problems if problem.plus is not None]
     if not plus:
         return problems
-    oracles = ExpectedOutputs(cache_dir).get(plus, say)
-    return [with_plus_check(p, oracles[p.task_id], timing) if p.plus is not None else p for p in problems]
+    cached = cache_dir / "evalplus" / f"checks-{checks_key(plus, timing)}.json"
+    built = read_checks(cached, plus)
+    if built is None:
+        oracles = ExpectedOutputs(cache_dir).get(plus, say)
+        built = {p.task_id: with_plus_check(p, oracles[p.task_id], timing) for p in plus}
+        try:
+            replace_json(cached, {task_id: [p.test, p.timeout] for task_id, p in built.items()})
+        except OSError:
+            pass  # a read-only cache: built again next time (the expected outputs' own line says so)
+    return [built[p.task_id] if p.plus is not None else p for p in problems]
+
+
+def read_checks(path: Path, problems: list[Problem]) -> dict[str, Problem] | None:
+    """The problems with the checks cached in ``path``; None if it has not every one."""
+    try:
+        checks = json.loads(path.read_text(encoding="utf-8"))
+        built = {}
+        for problem in problems:
+            test, timeout = checks[problem.task_id]
+            if not isinstance(test, str) or not isinstance(timeout, (int, float)):
+                return None
+            built[problem.task_id] = dataclasses.replace(problem, test=test, timeout=float(timeout))
+        return built
+    except (OSError, ValueError, KeyError, TypeError):  # none yet, or not one this code wrote
+        return None
+
+
+# What a check is made by besides its problem's data: the code that writes it.
+CHECK_CODE = hashlib.sha256(Path(check.__file__).read_bytes() + Path(digest.__file__).read_bytes()).hexdigest()
+
+
+def checks_key(problems: list[Problem], timing: PlusTiming) -> str:
+    """The hash of everything the problems' checks are made of (marshal's version 2: by value)."""
+    key = hashlib.sha256(f"{CHECK_CODE} {timing!r}".encode())
+    for problem in problems:
+        assert problem.plus is not None
+        key.update(marshal.dumps([problem.suite, problem.task_id, problem.prompt, problem.canonical_solution,
+                                  problem.entry_point, problem.plus.base_input, problem.plus.plus_input,
+                                  problem.plus.atol], 2))
+    return key.hexdigest()
 
 
 def problems_of(config: pytest.Config, path: Path, cache_dir: Path, timing: PlusTiming,
