@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 
@@ -109,3 +110,39 @@ def test_withdrawn_samples_are_dropped_unstarted_and_sent_again_if_wanted() -> N
         assert not runner.dropped and started == ["Sleepy/0", "Add/0"]
     finally:
         runner.close()
+
+
+class WeightsKept:
+    """A confinement that only records the CPU weights the fork server sets."""
+
+    def __init__(self) -> None:
+        self.weights: list[tuple[int, bool]] = []
+
+    def set_cpu_weight(self, slot: int, demoted: bool) -> bool:
+        self.weights.append((slot, demoted))
+        return True
+
+
+def test_demoted_samples_get_their_priority_back_once_none_waits() -> None:
+    """A long-running sample yields to the samples waiting behind it; once none waits it runs
+    at full weight again (HumanEval+'s samples of seconds were left to run last, alone)."""
+    from pytest_passk.sandbox import forkserver, wire
+
+    reading, writing = os.pipe()
+    confinement = WeightsKept()
+    server = forkserver.Server(os.fdopen(reading, "rb"), writing, confinement, parallel=1)
+    try:
+        long_running, beside = server.slots[:2]
+        long_running.demote(confinement)
+        server.running = {100: long_running, 101: beside}
+        server.queue.append(wire.RunSample(7, 0, "    return 1\n", 3.0))
+        server.restore_priorities()
+        assert long_running.demoted and confinement.weights == [(0, True)]  # a sample still waits
+        server.queue.clear()
+        server.restore_priorities()
+        assert not long_running.demoted and confinement.weights == [(0, True), (0, False)]
+        assert not beside.demoted  # never demoted: left as it was
+    finally:
+        os.close(writing)
+        server.requests.close()
+        os.rmdir(server.tmproot)

@@ -54,7 +54,9 @@ for _name in ("typing", "math", "re", "collections", "itertools", "functools", "
 # A sample still running after this long is probably hanging (in HumanEval no
 # correct sample takes that long): lower its priority and start the next one
 # beside it, so that hanging samples wait out their timeouts on idle CPU
-# instead of holding up the rest (up to MAX_PARALLEL at once).
+# instead of holding up the rest (up to MAX_PARALLEL at once). Once no sample
+# waits, the ones still running get their full priority back: a long honest one
+# (HumanEval+ has samples of seconds) must not be the run's last, alone on a core.
 OVERLAP_AFTER_S = 0.1
 MAX_PARALLEL = 4
 SLOW_NICENESS = 10
@@ -86,6 +88,14 @@ class JudgeSlot:
             for pid in children(self.pid):
                 with contextlib.suppress(OSError):
                     os.setpriority(os.PRIO_PROCESS, pid, SLOW_NICENESS)
+
+    def promote(self, confinement: Any) -> None:
+        """Undo :meth:`demote`: nothing waits to run beside it any more."""
+        self.demoted = False
+        if not confinement.set_cpu_weight(self.index, demoted=False):
+            for pid in children(self.pid):
+                with contextlib.suppress(OSError):  # raising a priority again takes a privilege
+                    os.setpriority(os.PRIO_PROCESS, pid, 0)
 
     def end_judge(self, reaped: dict[int, int]) -> int:
         """Kill the judge and its candidate (the judge's child, found while the judge lives; in a
@@ -272,12 +282,21 @@ class Server:
                 slot.demote(self.confinement)
         return len(slow) == len(self.running)
 
+    def restore_priorities(self) -> None:
+        """With no sample waiting, the running ones get their full priority back (see
+        OVERLAP_AFTER_S): a long honest sample must not be left for last, alone on a core."""
+        if not self.queue:
+            for slot in self.running.values():
+                if slot.demoted:
+                    slot.promote(self.confinement)
+
     def serve(self) -> None:
         control = self.requests.fileno()
         open_control = True
         while open_control or self.running or self.queue:
             while self.may_start():
                 self.start()
+            self.restore_priorities()
             now = time.monotonic()
             waits = [slot.deadline - now for slot in self.running.values()]
             if self.queue and self.running:
