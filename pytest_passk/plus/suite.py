@@ -12,7 +12,6 @@ import dataclasses
 import gc
 import hashlib
 import json
-import marshal
 from pathlib import Path
 from typing import Callable
 
@@ -22,7 +21,7 @@ from ..problems import Problem, load_problem_file
 from ..sources.cache import replace_json
 from . import check, digest
 from .check import PlusTiming, with_plus_check
-from .oracles import ExpectedOutputs
+from .oracles import ExpectedOutputs, dataset_key
 
 __all__ = ["load_problems", "problems_of"]
 
@@ -71,14 +70,10 @@ CHECK_CODE = hashlib.sha256(Path(check.__file__).read_bytes() + Path(digest.__fi
 
 
 def checks_key(problems: list[Problem], timing: PlusTiming) -> str:
-    """The hash of everything the problems' checks are made of (marshal's version 2: by value)."""
-    key = hashlib.sha256(f"{CHECK_CODE} {timing!r}".encode())
-    for problem in problems:
-        assert problem.plus is not None
-        key.update(marshal.dumps([problem.suite, problem.task_id, problem.prompt, problem.canonical_solution,
-                                  problem.entry_point, problem.plus.base_input, problem.plus.plus_input,
-                                  problem.plus.atol], 2))
-    return key.hexdigest()
+    """The hash of everything the problems' checks are made of: what their expected outputs are
+    (:func:`dataset_key`), and what the check adds to them."""
+    added = [(problem.suite, problem.plus.atol if problem.plus else None) for problem in problems]
+    return hashlib.sha256(f"{dataset_key(problems)} {CHECK_CODE} {timing!r} {added!r}".encode()).hexdigest()
 
 
 def problems_of(config: pytest.Config, path: Path, cache_dir: Path, timing: PlusTiming,
