@@ -133,7 +133,7 @@ def test_demoted_samples_get_their_priority_back_once_none_waits() -> None:
     server = forkserver.Server(os.fdopen(reading, "rb"), writing, confinement, parallel=1)
     try:
         long_running, beside = server.slots[:2]
-        long_running.demote(confinement)
+        long_running.set_demoted(confinement, True)
         server.running = {100: long_running, 101: beside}
         server.queue.append(wire.RunSample(7, 0, "    return 1\n", 3.0))
         server.restore_priorities()

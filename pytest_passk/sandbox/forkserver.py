@@ -80,22 +80,15 @@ class JudgeSlot:
         self.started = self.deadline = 0.0
         self.demoted = False
 
-    def demote(self, confinement: Any) -> None:
-        """Lower the priority of a sample that has run long: of its whole slot where it has a
-        CPU cgroup (what it forked too), else of its candidate process (and its later forks)."""
-        self.demoted = True
-        if not confinement.set_cpu_weight(self.index, demoted=True):
+    def set_demoted(self, confinement: Any, demoted: bool) -> None:
+        """Lower the priority of a sample that has run long (or give it back): of its whole slot
+        where it has a CPU cgroup (what it forked too), else of its candidate process (and its
+        later forks; raising a priority again takes a privilege, so there it may stay low)."""
+        self.demoted = demoted
+        if not confinement.set_cpu_weight(self.index, demoted=demoted):
             for pid in children(self.pid):
                 with contextlib.suppress(OSError):
-                    os.setpriority(os.PRIO_PROCESS, pid, SLOW_NICENESS)
-
-    def promote(self, confinement: Any) -> None:
-        """Undo :meth:`demote`: nothing waits to run beside it any more."""
-        self.demoted = False
-        if not confinement.set_cpu_weight(self.index, demoted=False):
-            for pid in children(self.pid):
-                with contextlib.suppress(OSError):  # raising a priority again takes a privilege
-                    os.setpriority(os.PRIO_PROCESS, pid, 0)
+                    os.setpriority(os.PRIO_PROCESS, pid, SLOW_NICENESS if demoted else 0)
 
     def end_judge(self, reaped: dict[int, int]) -> int:
         """Kill the judge and its candidate (the judge's child, found while the judge lives; in a
@@ -237,8 +230,7 @@ class Server:
         if reported is None:
             reap_orphans(self.reaped)
         if slot.demoted:
-            slot.demoted = False
-            self.confinement.set_cpu_weight(slot.index, demoted=False)
+            slot.set_demoted(self.confinement, False)
         self.free_slots.append(slot)
         if isinstance(reported, wire.SampleVerdict):
             verdict, message = reported.verdict, reported.message
@@ -279,7 +271,7 @@ class Server:
         slow = [slot for slot in self.running.values() if now - slot.started > OVERLAP_AFTER_S]
         for slot in slow:
             if not slot.demoted:
-                slot.demote(self.confinement)
+                slot.set_demoted(self.confinement, True)
         return len(slow) == len(self.running)
 
     def restore_priorities(self) -> None:
@@ -288,7 +280,7 @@ class Server:
         if not self.queue:
             for slot in self.running.values():
                 if slot.demoted:
-                    slot.promote(self.confinement)
+                    slot.set_demoted(self.confinement, False)
 
     def serve(self) -> None:
         control = self.requests.fileno()
@@ -360,11 +352,13 @@ class Server:
             elif isinstance(request, wire.RunSample):
                 self.queue.append(request)
             elif isinstance(request, wire.DropProblem):
-                kept = [queued for queued in self.queue if queued.problem != request.problem]
+                kept: collections.deque[wire.RunSample] = collections.deque()
                 for queued in self.queue:
                     if queued.problem == request.problem:
                         self.reply(wire.SampleDropped(queued.id))
-                self.queue = collections.deque(kept)
+                    else:
+                        kept.append(queued)
+                self.queue = kept
         return True
 
 
