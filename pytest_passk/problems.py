@@ -63,7 +63,9 @@ class Problem:
 
     ``plus``: EvalPlus's tests, for a problem of its format; its ``test`` is then made
     from them and the expected outputs (:func:`pytest_passk.plus.check.with_plus_check`),
-    with ``timeout``, its own limit per sample."""
+    with ``timeout``, its own limit per sample, and ``data``, what the test reads as
+    ``PASSK_DATA`` (carried beside its source, not compiled: see
+    :class:`pytest_passk.sandbox.program.ProblemCode`)."""
 
     task_id: str
     prompt: str
@@ -73,6 +75,7 @@ class Problem:
     canonical_solution: str | None = None
     plus: PlusTests | None = field(default=None, compare=False, repr=False)
     timeout: float | None = None
+    data: str = field(default="", repr=False)
 
 
 class ProblemFileError(Exception):

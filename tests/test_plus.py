@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import dataclasses
 import gzip
+import hashlib
 import json
 import math
 from pathlib import Path
@@ -11,7 +13,10 @@ import pytest
 
 from pytest_passk.plus.check import CHECK_SOURCE, DIGEST_MARK, DIGEST_SOURCE, PlusTiming, pack
 from pytest_passk.plus.oracles import Digest
+from pytest_passk.plus.suite import load_problems
 from pytest_passk.problems import ProblemFileError, load_problem_file
+from pytest_passk.report.document import problems_hash
+from pytest_passk.sandbox.journal import verdict_key
 
 from .conftest import Completions, read_report, write_jsonl
 
@@ -302,6 +307,28 @@ def test_digest_compares_as_equality_does() -> None:
     assert digest([2**53 + 1]) != digest([float(2**53 + 1)])  # that float is 2**53
     assert digest([0.1, 0.2]) != digest([0.1, math.nextafter(0.2, 1)])
     assert len({digest([1, 2]), digest((1, 2)), digest([[1, 2]]), digest([1, "2"])}) == 4
+
+
+def test_the_data_travels_beside_the_test(tmp_path: Path) -> None:
+    """The inputs and expected outputs are the problem's data, which the test reads as
+    PASSK_DATA, not a literal in its source (compiled in each judge and candidate, that took
+    seconds a run); verdicts are keyed, and reports compared, by the data too."""
+    problems = load_problems(write_plus(tmp_path / "plus.jsonl.gz"), tmp_path / "cache", PlusTiming())
+    first = problems[0]
+    assert first.data and first.data not in first.test and "PASSK_DATA =" not in first.test
+    names: dict[str, object] = {"DIGEST_MARK": DIGEST_MARK}
+    exec(DIGEST_SOURCE + CHECK_SOURCE, names)
+    stages = names["_passk_unpack"](first.data)  # type: ignore[operator]
+    assert [(stage, inputs, outputs) for stage, inputs, outputs, _ in stages] == [
+        ("base", [[1, 2], [-1, 1]], [3, 0]), ("plus", [[10**30, 1], [0, 0], [123456789, -5]], [10**30 + 1, 0, 123456784])]
+    other = dataclasses.replace(first, data=pack([("base", [[1, 2]], [4], [4.0])]))
+    assert verdict_key(first, "    return a + b\n", 3.0, 0, "auto") != verdict_key(other, "    return a + b\n", 3.0, 0, "auto")
+    assert problems_hash([first]) != problems_hash([other])
+    # A problem without data (HumanEval's) hashes as it did before problems had any: the
+    # reports and baselines saved then still compare.
+    plain = dataclasses.replace(first, data="")
+    parts = (plain.suite, plain.task_id, plain.prompt, plain.test, plain.entry_point)
+    assert problems_hash([plain]) == hashlib.sha256(b"".join(part.encode() + b"\0" for part in parts)).hexdigest()
 
 
 def test_time_limits_and_budget() -> None:

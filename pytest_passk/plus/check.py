@@ -11,9 +11,11 @@ and ``atol`` is 0), of the same type and length and ``numpy.allclose`` with
 answer, ``|poly(xs, x)| <= atol``. Base inputs first, then plus inputs; a sample stops at
 its first failing input (``--passk-plus-details``: runs them all and counts).
 
-The data travels in the test as one base64 string of ``marshal`` (built and read by the
-same interpreter): every judge and candidate reads a problem's thousand inputs in
-milliseconds, where compiling them as Python literals took seconds. An expected output
+The data travels beside the test, as the problem's ``data`` (the test's ``PASSK_DATA``):
+one base64 string of ``marshal`` (built and read by the same interpreter), which every
+judge and candidate reads in milliseconds, where compiling a problem's thousand inputs
+as Python literals took seconds, and compiling even the string as a literal took tens of
+milliseconds (23 MB a run, in each judge and candidate). An expected output
 too large to carry in a test (a few of HumanEval/15's and /130's are megabytes) is kept
 as a digest of its canonical form (:data:`DIGEST_SOURCE`: numbers by value, so
 ``1 == 1.0`` as ``==`` says) and compared by digest.
@@ -213,7 +215,8 @@ def pack(stages: list[tuple[str, list[Any], list[Any], list[float]]]) -> str:
 
 
 def with_plus_check(problem: Problem, oracle: Oracle, timing: PlusTiming) -> Problem:
-    """``problem`` with the test made from its data and expected outputs, and its deadline."""
+    """``problem`` with the test made from its data and expected outputs (the test, and the
+    data it reads), and its deadline."""
     assert problem.plus is not None
     if oracle.error:
         test = f"def check(candidate):\n    raise AssertionError({('expected outputs unavailable: ' + oracle.error)!r})\n"
@@ -229,7 +232,5 @@ def with_plus_check(problem: Problem, oracle: Oracle, timing: PlusTiming) -> Pro
         f"DIGEST_MARK = {DIGEST_MARK!r}",
         DIGEST_SOURCE,
         CHECK_SOURCE,
-        f"PASSK_DATA = {pack(stages)!r}",
-        "",
     ])])
-    return dataclasses.replace(problem, test=test, timeout=math.ceil(budget * 10) / 10)
+    return dataclasses.replace(problem, test=test, data=pack(stages), timeout=math.ceil(budget * 10) / 10)

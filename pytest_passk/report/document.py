@@ -19,10 +19,12 @@ __all__ = ["problems_hash", "report_document", "write_json"]
 
 
 def problems_hash(problems: list[Problem]) -> str:
-    """One hash of every problem's content: two reports compare only if theirs match."""
+    """One hash of every problem's content: two reports compare only if theirs match (a problem
+    without data hashed as before there was any: saved baselines stay comparable)."""
     digest = hashlib.sha256()
     for problem in sorted(problems, key=lambda p: (p.suite, p.task_id)):
-        for part in (problem.suite, problem.task_id, problem.prompt, problem.test, problem.entry_point):
+        data = (problem.data,) if problem.data else ()
+        for part in (problem.suite, problem.task_id, problem.prompt, problem.test, problem.entry_point, *data):
             digest.update(part.encode("utf-8", "surrogatepass") + b"\0")
     return digest.hexdigest()
 

@@ -214,7 +214,7 @@ class Candidate:
             program.seed_random()
             # The test's own namespace (a copy): its direct calls of the entry point by name are
             # logged as its calls of `candidate` are, the completion's own calls (recursion) not.
-            namespace = dict(self.namespace)
+            namespace = self.problem.test_namespace(dict(self.namespace))
             exec(self.problem.test_code, namespace)
             entry_point = self.problem.entry_point
             candidate = self.namespace[entry_point]
@@ -232,7 +232,7 @@ class Candidate:
         text = f"{problem.prompt}{self.sample.completion}\n{problem.test}\ncheck({problem.entry_point})"
         try:
             program.seed_random()
-            exec(compile(text, "<program>", "exec"), {})
+            exec(compile(text, "<program>", "exec"), problem.test_namespace({}))
             return True
         except BaseException:
             return False

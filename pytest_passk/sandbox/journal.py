@@ -28,15 +28,17 @@ JUDGING = "trusted-check-1"
 
 
 @functools.lru_cache(maxsize=4096)
-def _problem_digest(prompt: str, test: str, entry_point: str) -> Any:
-    """What the key hashes of a problem (its test can be megabytes: HumanEval+'s), hashed once."""
-    return hashlib.sha256(json.dumps([JUDGING, prompt, test, entry_point]).encode("utf-8", "surrogatepass"))
+def _problem_digest(prompt: str, test: str, entry_point: str, data: str) -> Any:
+    """What the key hashes of a problem (its data can be megabytes: HumanEval+'s), hashed once;
+    a problem without data as before there was any, so that its journal stays valid."""
+    hashed = [JUDGING, prompt, test, entry_point] + ([data] if data else [])
+    return hashlib.sha256(json.dumps(hashed).encode("utf-8", "surrogatepass"))
 
 
 def verdict_key(problem: Problem, completion: str | None, timeout: float, memory: int, isolation: str) -> str:
     if problem.timeout is not None:  # a problem's own deadline (HumanEval+'s) overrides the run's
         timeout = problem.timeout
-    digest = _problem_digest(problem.prompt, problem.test, problem.entry_point).copy()
+    digest = _problem_digest(problem.prompt, problem.test, problem.entry_point, problem.data).copy()
     digest.update(json.dumps([completion, timeout, memory, isolation]).encode("utf-8", "surrogatepass"))
     return digest.hexdigest()
 

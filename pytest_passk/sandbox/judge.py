@@ -123,7 +123,7 @@ class Judge:
             failure.passk_description = problem.test_error  # type: ignore[attr-defined]
             raise failure
         program.seed_random()
-        exec(problem.test_code, namespace)
+        exec(problem.test_code, problem.test_namespace(namespace))
         first = self.receive()
         if (first[0], len(first)) not in (("raise", 6), ("ready", 6)):
             raise plain.Malformed(f"a first message of kind {first[0]!r}")
@@ -347,7 +347,8 @@ class JudgeProcess:
                     break
                 for message in self.inbox.feed(chunk):
                     if isinstance(message, wire.DefineProblem):
-                        self.problems[message.id] = program.ProblemCode(message.prompt, message.test, message.entry_point)
+                        self.problems[message.id] = program.ProblemCode(message.prompt, message.test, message.entry_point,
+                                                                                  message.data)
                     elif isinstance(message, wire.RunSample):
                         running, self.waiting = self.waiting, None
                         try:

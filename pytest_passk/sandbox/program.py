@@ -11,7 +11,7 @@ import traceback
 from types import CodeType
 from typing import Any
 
-__all__ = ["MESSAGE_LIMIT", "EVALPLUS_GUARD", "TimeoutException", "SwallowedOutput", "statement_at", "describe_failure",
+__all__ = ["MESSAGE_LIMIT", "EVALPLUS_GUARD", "DATA_NAME", "TimeoutException", "SwallowedOutput", "statement_at", "describe_failure",
            "raised", "rebuilt", "ProblemCode", "seed_random"]
 
 MESSAGE_LIMIT = 500
@@ -19,6 +19,7 @@ MESSAGE_LIMIT = 500
 # also takes ``open`` (a completion that imports pytest, say, fails there and so here).
 EVALPLUS_GUARD = "# passk: EvalPlus's reliability guard\n"
 STATEMENT_LINES = 40  # at most, of one statement in a message
+DATA_NAME = "PASSK_DATA"  # the global a test finds its problem's data in (see ProblemCode)
 
 
 class TimeoutException(Exception):
@@ -119,13 +120,17 @@ class ProblemCode:
     uses (not the entry point): the check resolves them to the prompt's
     definitions. ``remote``: names the check must take from the completion (the
     entry point, and whatever the test uses that neither the prompt, the test nor
-    the builtins define)."""
+    the builtins define).
 
-    __slots__ = ("prompt", "test", "entry_point", "prompt_code", "test_code", "test_error", "helpers", "remote",
-                 "prompt_lines")
+    ``data``: a text the test reads as its global :data:`DATA_NAME`, carried beside its
+    source instead of in it (HumanEval+'s inputs and expected outputs: megabytes a
+    problem, which compiling as a literal in each judge and candidate took seconds a run)."""
 
-    def __init__(self, prompt: str, test: str, entry_point: str) -> None:
-        self.prompt, self.test, self.entry_point = prompt, test, entry_point
+    __slots__ = ("prompt", "test", "entry_point", "data", "prompt_code", "test_code", "test_error", "helpers",
+                 "remote", "prompt_lines")
+
+    def __init__(self, prompt: str, test: str, entry_point: str, data: str = "") -> None:
+        self.prompt, self.test, self.entry_point, self.data = prompt, test, entry_point, data
         self.prompt_lines = prompt.count("\n")  # a definition below this line is the completion's
         self.test_code: CodeType | None = None
         self.test_error = ""
@@ -144,14 +149,15 @@ class ProblemCode:
 
     def fields(self) -> list[Any]:
         """What :meth:`analysed` takes: the texts and what the judge worked out from them."""
-        return [self.prompt, self.test, self.entry_point, list(self.helpers), list(self.remote)]
+        return [self.prompt, self.test, self.entry_point, self.data, list(self.helpers), list(self.remote)]
 
     @classmethod
-    def analysed(cls, prompt: str, test: str, entry_point: str, helpers: list[str], remote: list[str]) -> ProblemCode:
+    def analysed(cls, prompt: str, test: str, entry_point: str, data: str, helpers: list[str],
+                 remote: list[str]) -> ProblemCode:
         """The problem as a candidate needs it, from the judge's analysis: only the test is
         compiled (the candidate runs no prompt of its own and parses nothing)."""
         problem = cls.__new__(cls)
-        problem.prompt, problem.test, problem.entry_point = prompt, test, entry_point
+        problem.prompt, problem.test, problem.entry_point, problem.data = prompt, test, entry_point, data
         problem.prompt_lines = prompt.count("\n")
         problem.helpers, problem.remote = tuple(helpers), tuple(remote)
         problem.prompt_code, problem.test_code, problem.test_error = None, None, ""
@@ -160,6 +166,12 @@ class ProblemCode:
         except (SyntaxError, ValueError) as exc:
             problem.test_error = describe_failure(exc, {"<test>": test})
         return problem
+
+    def test_namespace(self, namespace: dict[str, Any]) -> dict[str, Any]:
+        """``namespace`` with the problem's data in it, for its test to run in."""
+        if self.data:
+            namespace[DATA_NAME] = self.data
+        return namespace
 
 
 def parse_prompt(prompt: str) -> ast.Module | None:

@@ -146,7 +146,8 @@ class SampleRunner:
                 problem_id = self.problem_ids.setdefault((problem.suite, problem.task_id), len(self.problem_ids))
                 self.problems[problem_id] = problem
                 if problem_id not in self.defined:
-                    wire.write(server.stdin, wire.DefineProblem(problem_id, problem.prompt, problem.test, problem.entry_point))
+                    wire.write(server.stdin, wire.DefineProblem(problem_id, problem.prompt, problem.test, problem.entry_point,
+                                                                 problem.data))
                     self.defined.add(problem_id)
                 timeout = problem.timeout if problem.timeout is not None else self.limits.timeout
                 wire.write(server.stdin, wire.RunSample(execution, problem_id, completion, timeout))

@@ -5,7 +5,8 @@ message; the rest are its fields. JSON, not pickle: a reader never runs code it 
 
 Requests, test process -> fork server:
 
-* ``problem`` ``{id, prompt, test, entry_point}``: compile the problem's test once;
+* ``problem`` ``{id, prompt, test, entry_point, data}``: compile the problem's test once (``data``:
+  what it reads as ``PASSK_DATA``, carried beside its source: see :class:`program.ProblemCode`);
 * ``sample`` ``{id, problem, completion, timeout}``: run one sample of problem ``problem``;
 * ``drop`` ``{problem}``: another process runs that problem's samples: forget those not started.
 
@@ -60,6 +61,7 @@ class DefineProblem:
     prompt: str
     test: str
     entry_point: str
+    data: str = ""
 
 
 @dataclass(frozen=True)
