@@ -118,6 +118,41 @@ def test_packing_is_the_same_both_sides_so_logged_questions_match() -> None:
     assert plain.Encoder(pack=True).encode(value) == plain.Encoder(pack=True).encode(value)
 
 
+@pytest.mark.parametrize("value", PLAIN_VALUES, ids=repr)
+def test_a_call_is_keyed_alike_on_both_sides(value: object) -> None:
+    """The judge finds the candidate's logged answer by the call's key: the same for the same
+    arguments, whichever side of the wall they were made on."""
+    crossed = plain.decode(json.loads(json.dumps(plain.Encoder(pack=True).encode(value))))
+    key = plain.call_key("f", (value, [value]), {"x": value})
+    assert key is not None and key == plain.call_key("f", (crossed, [crossed]), {"x": crossed})
+
+
+def test_call_keys_tell_apart_what_equality_does_not() -> None:
+    calls = [("f", (1,), {}), ("f", (1.0,), {}), ("f", (True,), {}), ("f", (0.0,), {}), ("f", (-0.0,), {}),
+             ("f", ([1],), {}), ("f", ((1,),), {}), ("f", ("1",), {}), ("f", (b"1",), {}), ("g", (1,), {}),
+             ("f", (), {"x": 1}), ("f", ({1: 2},), {}), ("f", ({1.0: 2},), {}), ("f", (1 << 5000,), {}),
+             ("f", ((1 << 5000) + 1,), {})]
+    keys = [plain.call_key(*call) for call in calls]
+    assert None not in keys and len(set(keys)) == len(keys)
+
+
+def test_a_subclass_is_keyed_by_its_data_and_runs_no_code_of_its_own() -> None:
+    """A list of the completion's is keyed as it crosses (its plain base): its own repr, which
+    could do anything in the candidate's process, is never called."""
+
+    class Loud(list):  # type: ignore[type-arg]
+        def __repr__(self) -> str:
+            raise AssertionError("the completion's repr ran")
+
+    assert plain.call_key("f", (Loud([1, 2]),), {}) == plain.call_key("f", (Loud([1, 2]),), {}) is not None
+    assert plain.call_key("f", ([Loud([1])],), {}) != plain.call_key("f", ([Loud([2])],), {})
+
+
+@pytest.mark.parametrize("value", [lambda: 0, object(), [print]], ids=["lambda", "object", "list-of-builtin"])
+def test_calls_with_arguments_that_cannot_cross_have_no_key(value: object) -> None:
+    assert plain.call_key("f", (value,), {}) is None
+
+
 def test_packed_lists_are_read_as_their_doubles_and_ints() -> None:
     one = "AAAAAAAA8D8="  # the double 1.0
     assert repr(plain.decode(["#", "l", one, []])) == "[1.0]"

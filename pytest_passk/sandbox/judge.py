@@ -155,12 +155,13 @@ class Judge:
         check(namespace[problem.entry_point] if problem.entry_point in namespace else undefined(problem.entry_point))
 
     def call(self, name: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
-        try:
-            args_tree, kwargs_tree = self.arguments.encode(args), self.arguments.encode(kwargs)
-        except plain.NotPlain as exc:
-            raise TypeError(f"the test passed {exc} to {name}: only plain data crosses into the sandbox") from None
-        outcome = self.logged_outcome(name, args_tree, kwargs_tree)
+        key = plain.call_key(name, args, kwargs)
+        outcome = self.logged_outcome(key) if key is not None else None  # the candidate logged none such
         if outcome is None:
+            try:
+                args_tree, kwargs_tree = self.arguments.encode(args), self.arguments.encode(kwargs)
+            except plain.NotPlain as exc:
+                raise TypeError(f"the test passed {exc} to {name}: only plain data crosses into the sandbox") from None
             outcome = self.request(["call", name, args_tree, kwargs_tree])
         kind = outcome[0]
         if kind == "return":
@@ -179,21 +180,20 @@ class Judge:
             self.reject(f"{name} returned a result of {outcome[1]}")
         raise plain.Malformed(f"an answer of kind {kind!r}")
 
-    def logged_outcome(self, name: str, args_tree: Any, kwargs_tree: Any) -> list[Any] | None:
-        """The logged answer to exactly this question, if the log has it at this point; from
-        the first question it doesn't have, every later one is asked live."""
+    def logged_outcome(self, key: str) -> list[Any] | None:
+        """The logged answer to exactly this question (by :func:`plain.call_key`), if the log has
+        it at this point; from the first question it doesn't have, every later one is asked live."""
         if self.logged >= len(self.log) and self.frames > 0:
             self.log, self.logged = self.next_frame(), 0
         if self.logged < 0 or self.logged >= len(self.log):
             self.logged = -1
             return None
         entry = self.log[self.logged]
-        if type(entry) is not list or len(entry) != 4 or entry[:3] != [name, args_tree, kwargs_tree] \
-                or type(entry[3]) is not list or not entry[3]:
+        if type(entry) is not list or len(entry) != 2 or entry[0] != key or type(entry[1]) is not list or not entry[1]:
             self.logged = -1
             return None
         self.logged += 1
-        return entry[3]
+        return entry[1]
 
     def reject(self, message: str) -> NoReturn:
         self.rejection = self.rejection or message[: program.MESSAGE_LIMIT]

@@ -31,7 +31,7 @@ import select
 import struct
 from typing import Any, Callable
 
-__all__ = ["LIMIT", "NotPlain", "TooLarge", "Malformed", "Encoder", "decode", "Channel"]
+__all__ = ["LIMIT", "NotPlain", "TooLarge", "Malformed", "Encoder", "decode", "call_key", "Channel"]
 
 LIMIT = 16 << 20  # bytes in one frame: far above any HumanEval result, far below a sandbox's memory
 DEPTH = 100  # nesting of containers
@@ -195,6 +195,57 @@ def unpacked_numbers(text: Any, positions: Any) -> list[Any]:
             raise Malformed("a packed list with an int that is not one")
         numbers[position] = int(number)
     return numbers
+
+
+# Types whose repr is the builtin one and tells values apart (a str's quotes, a float's every
+# digit, a tuple's parentheses): a call whose arguments hold nothing else is keyed by repr.
+REPR_SCALARS = frozenset({type(None), bool, int, float, str, bytes, complex})
+REPR_CONTAINERS = frozenset({list, tuple, set, frozenset})
+KEY_ENCODER = Encoder(pack=True)  # both sides key alike: no callbacks, no classes of the completion's noted
+
+
+def call_key(name: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> str | None:
+    """What a call is logged under, and looked up by, on both sides of the wall: its name and
+    arguments, as ``repr`` writes them where they are builtin plain data (at C speed, and
+    stricter than ``==``: 1, 1.0 and True differ, so do 0.0 and -0.0), else as their tree (a
+    subclass as its plain base, as it crosses). None for arguments that can't cross: such a
+    call is not logged, and asked live. Equal keys mean the same question; a question keyed
+    otherwise on the other side (a set in another order) is asked live, never answered wrongly."""
+    try:
+        if all_builtin(args) and (not kwargs or has_builtin_repr(kwargs, 0)):
+            return f"r{name}:{args!r}{kwargs!r}"
+    except (ValueError, RecursionError):  # ValueError: an int too long to write
+        pass
+    try:
+        return f"t{name}:{json.dumps([KEY_ENCODER.encode(args), KEY_ENCODER.encode(kwargs)])}"
+    except (NotPlain, ValueError, RecursionError):
+        return None
+
+
+def all_builtin(values: tuple[Any, ...]) -> bool:
+    """Whether each of ``values`` is builtin plain data only: one step for a scalar and for a
+    flat list or tuple of scalars, what nearly every call is made with."""
+    for value in values:
+        kind = type(value)
+        if kind in REPR_SCALARS or (kind in REPR_CONTAINERS and set(map(type, value)) <= REPR_SCALARS):
+            continue
+        if not has_builtin_repr(value, 0):
+            return False
+    return True
+
+
+def has_builtin_repr(value: Any, depth: int) -> bool:
+    """Whether ``value`` is builtin plain data only (no subclass: no repr of the completion's runs)."""
+    kind = type(value)
+    if kind in REPR_SCALARS:
+        return True
+    if depth > DEPTH:
+        return False
+    if kind in REPR_CONTAINERS:
+        return set(map(type, value)) <= REPR_SCALARS or all(has_builtin_repr(item, depth + 1) for item in value)
+    if kind is dict:
+        return all(has_builtin_repr(key, depth + 1) and has_builtin_repr(item, depth + 1) for key, item in value.items())
+    return False
 
 
 def describe_type(kind: type) -> str:
