@@ -307,6 +307,14 @@ def test_digest_compares_as_equality_does() -> None:
     assert digest([2**53 + 1]) != digest([float(2**53 + 1)])  # that float is 2**53
     assert digest([0.1, 0.2]) != digest([0.1, math.nextafter(0.2, 1)])
     assert len({digest([1, 2]), digest((1, 2)), digest([[1, 2]]), digest([1, "2"])}) == 4
+    # Long strings are hashed as their text: still equal only when equal, and apart from short ones.
+    assert digest("x" * 300) == digest("".join(["x"] * 300)) != digest("x" * 299 + "y")
+    assert digest(["\ud800" * 300]) != digest(["\ud801" * 300])  # lone surrogates, as a completion may return
+    assert digest(["a" * 256, "b"]) != digest(["a" * 257]) != digest("a" * 257)
+    # A million numbers, one of them -0.0, one step; nan is never one form with anything.
+    million = [float(i) for i in range(1_000_000)]
+    assert digest([-0.0] + million[1:]) == digest(million) == digest(list(range(1_000_000)))
+    assert digest(million[:-1] + [math.nan]) != digest(million[:-1] + [0.0])
 
 
 def test_the_data_travels_beside_the_test(tmp_path: Path) -> None:

@@ -2,7 +2,10 @@
 HumanEval/15's and /130's are megabytes): a hash of a canonical form in which values
 that ``==`` calls equal are one form (``1``, ``1.0`` and ``True``; a dict in any order),
 and values it calls different are not (a list and a tuple). Its source is run by the
-reference children that compute the expected outputs and by the check, both stdlib only.
+reference children that compute the expected outputs and by the check (stdlib and
+numpy, which the check compares with anyway): both sides of a sample digest each
+large output, so a list of millions of numbers is checked and hashed at C speed, and a
+long string hashed as it is, not written out as its repr first.
 """
 
 from __future__ import annotations
@@ -14,10 +17,15 @@ __all__ = ["BIG_OUTPUT", "DIGEST_SOURCE", "DIGEST_VERSION"]
 # Outputs whose JSON is longer than this are carried as a digest.
 BIG_OUTPUT = 1 << 16
 
-# The canonical digest, shared by the reference run and the check (stdlib only).
+# The canonical digest, shared by the reference run and the check (stdlib and numpy).
 DIGEST_SOURCE = '''
 import array as _passk_array
 import hashlib as _passk_hashlib
+
+import numpy as _passk_numpy
+
+_PASSK_EXACT = 2.0 ** 53  # every int below this is exactly a double (and only those round to one below it)
+_PASSK_LONG_TEXT = 256  # a str longer than this is hashed as its UTF-8, not written as its repr
 
 
 def _passk_numbers(value):
@@ -27,17 +35,14 @@ def _passk_numbers(value):
         block = _passk_array.array("d", value)  # a TypeError for what is not a number
     except (TypeError, OverflowError):
         return None
-    numbers = block.tolist()
-    if numbers != (value if type(value) is list else list(value)):  # an int not exactly a double, or nan
+    doubles = _passk_numpy.frombuffer(block, dtype=_passk_numpy.float64)
+    if _passk_numpy.isnan(doubles).any():  # nan == nan is False: no digest may say otherwise
         return None
-    zero = -1
-    try:
-        while True:  # -0.0 == 0.0: each zero made +0.0, found at C speed
-            zero = numbers.index(0.0, zero + 1)
-            block[zero] = 0.0
-    except ValueError:
-        pass
-    return "N" + _passk_hashlib.sha256(block).hexdigest()
+    # From 2**53 on an int may have been rounded on its way to a double: those lists are compared
+    # back exactly (a rule by value: lists that == calls equal take the same way).
+    if (_passk_numpy.abs(doubles) >= _PASSK_EXACT).any() and block.tolist() != list(value):
+        return None
+    return "N" + _passk_hashlib.sha256(doubles + 0.0).hexdigest()  # + 0.0: -0.0 == 0.0, one form
 
 
 def _passk_canonical(value, out):
@@ -46,6 +51,8 @@ def _passk_canonical(value, out):
         out.append("n" + hex(value))
     elif kind is float:
         out.append("n" + hex(int(value)) if value.is_integer() else "f" + repr(value))
+    elif kind is str and len(value) > _PASSK_LONG_TEXT:
+        out.append("S" + _passk_hashlib.sha256(value.encode("utf-8", "surrogatepass")).hexdigest())
     elif kind is str or kind is bytes or value is None or kind is complex:
         out.append(kind.__name__[0] + repr(value))
     elif kind is list or kind is tuple:

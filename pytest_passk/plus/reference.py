@@ -1,4 +1,4 @@
-"""Run canonical solutions on their inputs, in a child process of the controller (stdlib only).
+"""Run canonical solutions on their inputs, in a child process of the controller (stdlib and numpy).
 
 ``python -m pytest_passk.plus.reference TASKS RESULT`` reads from TASKS the JSON
 ``[{"task_id", "code", "entry_point", "inputs": {"base": [...], "plus": [...]}}]`` and
