@@ -368,8 +368,12 @@ class JudgeProcess:
         ours_reading, theirs_writing = os.pipe()
         try:
             self.confinement.before_fork()
+            # What the candidate inherits stays out of its collector's sight (a collection writes
+            # to every object it walks: a copy of each page), and back in this one's after.
+            gc.freeze()
             pid = os.fork()
         except OSError:
+            gc.unfreeze()
             self.confinement.after_fork()
             for fd in (theirs_reading, ours_writing, ours_reading, theirs_writing):
                 os.close(fd)
@@ -377,6 +381,7 @@ class JudgeProcess:
             return None  # tried again when a sample comes
         if pid == 0:
             candidate.run_candidate(theirs_reading, theirs_writing, self.slot, workdir, self.problems, self.confinement)
+        gc.unfreeze()
         self.confinement.after_fork()
         os.close(theirs_reading)
         os.close(theirs_writing)
