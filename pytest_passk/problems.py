@@ -63,9 +63,11 @@ class Problem:
 
     ``plus``: EvalPlus's tests, for a problem of its format; its ``test`` is then made
     from them and the expected outputs (:func:`pytest_passk.plus.check.with_plus_check`),
-    with ``timeout``, its own limit per sample, and ``data``, what the test reads as
+    with ``timeout``, its own limit per sample, ``data``, what the test reads as
     ``PASSK_DATA`` (carried beside its source, not compiled: see
-    :class:`pytest_passk.sandbox.program.ProblemCode`)."""
+    :class:`pytest_passk.sandbox.program.ProblemCode`), and ``cost``, the seconds the
+    reference took on its inputs (what an honest sample will take, about: xdist workers
+    run the costliest problems first)."""
 
     task_id: str
     prompt: str
@@ -76,6 +78,7 @@ class Problem:
     plus: PlusTests | None = field(default=None, compare=False, repr=False)
     timeout: float | None = None
     data: str = field(default="", repr=False)
+    cost: float | None = None
 
 
 class ProblemFileError(Exception):

@@ -206,9 +206,13 @@ class Worker:
         """Remember which samples this process will run, and in what order, as far as the
         schedule tells: all of them without xdist, the dealt problems' under per-problem
         scheduling, and whole problems wherever the schedule keeps them together."""
-        samples = [item for item in items if isinstance(item, SampleItem) and item.index >= 0]
         workerinput = self.workerinput
         dist = self.assignment.dist if self.assignment else "no"
+        if workerinput is not None and dist == DEALING_SCHEDULE:
+            from .scheduling import costliest_first
+
+            costliest_first(items)
+        samples = [item for item in items if isinstance(item, SampleItem) and item.index >= 0]
         groups: dict[Any, list[Any]] = {}
         if workerinput is None or dist in GROUPING_SCHEDULES:
             for item in samples:

@@ -324,6 +324,11 @@ def test_the_data_travels_beside_the_test(tmp_path: Path) -> None:
     problems = load_problems(write_plus(tmp_path / "plus.jsonl.gz"), tmp_path / "cache", PlusTiming())
     first = problems[0]
     assert first.data and first.data not in first.test and "PASSK_DATA =" not in first.test
+    # So does what the reference took on the inputs (the problem's cost, xdist's order), read back from the cache alike.
+    assert first.cost is not None and first.cost > 0
+    assert load_problems(tmp_path / "plus.jsonl.gz", tmp_path / "cache", PlusTiming()) == problems
+    assert [p.cost for p in load_problems(tmp_path / "plus.jsonl.gz", tmp_path / "cache", PlusTiming())] == \
+        [p.cost for p in problems]
     names: dict[str, object] = {"DIGEST_MARK": DIGEST_MARK}
     exec(DIGEST_SOURCE + CHECK_SOURCE, names)
     stages = names["_passk_unpack"](first.data)  # type: ignore[operator]

@@ -233,4 +233,5 @@ def with_plus_check(problem: Problem, oracle: Oracle, timing: PlusTiming) -> Pro
         DIGEST_SOURCE,
         CHECK_SOURCE,
     ])])
-    return dataclasses.replace(problem, test=test, data=pack(stages), timeout=math.ceil(budget * 10) / 10)
+    cost = sum(oracle.seconds["base"]) + sum(oracle.seconds["plus"])
+    return dataclasses.replace(problem, test=test, data=pack(stages), timeout=math.ceil(budget * 10) / 10, cost=cost)

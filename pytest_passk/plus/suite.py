@@ -44,7 +44,7 @@ def load_problems(path: Path, cache_dir: Path, timing: PlusTiming,
         oracles = ExpectedOutputs(cache_dir).get(plus, say)
         built = {p.task_id: with_plus_check(p, oracles[p.task_id], timing) for p in plus}
         try:
-            replace_json(cached, {task_id: [p.test, p.data, p.timeout] for task_id, p in built.items()})
+            replace_json(cached, {task_id: [p.test, p.data, p.timeout, p.cost] for task_id, p in built.items()})
         except OSError:
             pass  # a read-only cache: built again next time (the expected outputs' own line says so)
     return [built[p.task_id] if p.plus is not None else p for p in problems]
@@ -56,10 +56,12 @@ def read_checks(path: Path, problems: list[Problem]) -> dict[str, Problem] | Non
         checks = json.loads(path.read_text(encoding="utf-8"))
         built = {}
         for problem in problems:
-            test, data, timeout = checks[problem.task_id]
-            if not isinstance(test, str) or not isinstance(data, str) or not isinstance(timeout, (int, float)):
+            test, data, timeout, cost = checks[problem.task_id]
+            if not (isinstance(test, str) and isinstance(data, str) and isinstance(timeout, (int, float))
+                    and isinstance(cost, (int, float, type(None)))):
                 return None
-            built[problem.task_id] = dataclasses.replace(problem, test=test, data=data, timeout=float(timeout))
+            built[problem.task_id] = dataclasses.replace(problem, test=test, data=data, timeout=float(timeout),
+                                                         cost=cost)
         return built
     except (OSError, ValueError, KeyError, TypeError):  # none yet, or not one this code wrote
         return None
