@@ -133,10 +133,16 @@ class Controller:
         dist = str(self.config.getoption("dist", "no"))
         if self.settings.model is not None:
             sampling = self.settings.sampling
-            self._hand_over(Assignment(None, dist=dist, samples_each=sampling.samples, temperatures=sampling.temperatures))
+            self._hand_over(Assignment(None, dist=dist, samples_each=sampling.samples, temperatures=sampling.temperatures,
+                                       order=self.costliest_first()))
             return
         self.plan = self._plan()
-        self._hand_over(Assignment(self.plan, known=self._recorded_verdicts(), dist=dist))
+        self._hand_over(Assignment(self.plan, known=self._recorded_verdicts(), dist=dist, order=self.costliest_first()))
+
+    def costliest_first(self) -> tuple[tuple[str, str], ...]:
+        """The problems of known cost (HumanEval+'s: the reference's seconds), the costliest first."""
+        costed = [(problem.cost, key) for key, problem in self.problems.items() if problem.cost]
+        return tuple(key for _, key in sorted(costed, key=lambda pair: -pair[0]))
 
     def _hand_over(self, assignment: Assignment) -> None:
         self.assignment = assignment

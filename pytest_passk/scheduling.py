@@ -4,7 +4,7 @@ them early (imported only with xdist)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from pathlib import PurePosixPath
 from typing import Any
 
@@ -41,15 +41,20 @@ def owned_scopes(nodeids: Iterable[str], worker_index: int, workers: int) -> set
     return {scope for scope, owner in scope_owners(nodeids, workers).items() if owner == worker_index}
 
 
-def costliest_first(items: list[Any]) -> None:
-    """Order the collection's problems by what the reference took on them (HumanEval+'s), the
-    costliest first, before it is dealt: each worker starts its long samples early, and what is
-    left at the end is short, for a worker whose own ran out to take over (in file order, one
-    worker was dealt 17 s of HumanEval+'s seven longest, the other 10, and ended seconds after
-    it). A stable sort, in every worker alike: of equal or unknown cost, the order stays."""
-    costs = [getattr(getattr(item, "problem", None), "cost", None) or 0.0 for item in items]
-    if any(costs):
-        items[:] = [items[i] for i in sorted(range(len(items)), key=lambda i: -costs[i])]
+def costliest_first(items: list[Any], order: Sequence[tuple[str, str]]) -> None:
+    """Order the collection's problems as ``order`` (suite and task id) ranks them: by what the
+    reference took on them (HumanEval+'s), the costliest first, as the controller measured it
+    once for every worker (each timing them itself would order them apart, and xdist needs one
+    collection). Done before the collection is dealt: each worker starts its long samples early,
+    and what is left at the end is short, for a worker whose own ran out to take over (in file
+    order, one worker was dealt 17 s of HumanEval+'s seven longest, the other 10). A stable
+    sort: problems ``order`` leaves out (of unknown cost, ordinary tests) keep their order, last."""
+    if not order:
+        return
+    rank = {key: position for position, key in enumerate(order)}
+    keys = [rank.get((problem.suite, problem.task_id), len(rank)) if (problem := getattr(item, "problem", None))
+            else len(rank) for item in items]
+    items[:] = [items[i] for i in sorted(range(len(items)), key=keys.__getitem__)]
 
 
 def worker_index(workerid: str) -> int:

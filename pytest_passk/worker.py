@@ -39,8 +39,10 @@ DEALING_SCHEDULE = "load"
 @dataclass(frozen=True)
 class Assignment:
     """What the controller hands every test process: the completions to evaluate, the
-    samples whose verdicts an interrupted run recorded, xdist's schedule, and for
-    workers on other hosts the problem files (by path under the rootdir).
+    samples whose verdicts an interrupted run recorded, xdist's schedule, for
+    workers on other hosts the problem files (by path under the rootdir), and the
+    problems of known cost, the costliest first (``order``, by suite and task id: each
+    worker orders its collection by it, alike, see :func:`scheduling.costliest_first`).
 
     A model run's completions are drawn only for the problems pytest selects, so they
     come after collection: until then ``plan`` is None, and each problem gets
@@ -54,6 +56,7 @@ class Assignment:
     problem_files: dict[str, bytes] = field(default_factory=dict)
     samples_each: int = 0
     temperatures: tuple[float, ...] = ()
+    order: tuple[tuple[str, str], ...] = ()
 
     def sample_temperatures(self, problem: Problem) -> list[float | None]:
         """The temperature of each of the problem's samples, in index order (None where unknown)."""
@@ -73,13 +76,13 @@ class Assignment:
         """As plain data, which is all execnet carries."""
         return {"plan": None if self.plan is None else self.plan.to_plain(), "known": known_to_plain(self.known),
                 "dist": self.dist, "problem_files": self.problem_files, "samples_each": self.samples_each,
-                "temperatures": list(self.temperatures)}
+                "temperatures": list(self.temperatures), "order": [list(key) for key in self.order]}
 
     @classmethod
     def from_workerinput(cls, data: dict[str, Any]) -> Assignment:
         plan = None if data["plan"] is None else CompletionPlan.from_plain(data["plan"])
         return cls(plan, known_from_plain(data["known"]), data["dist"], data["problem_files"], data["samples_each"],
-                   tuple(data["temperatures"]))
+                   tuple(data["temperatures"]), tuple((str(suite), str(task_id)) for suite, task_id in data["order"]))
 
 
 def known_to_plain(known: dict[SampleId, SampleRecord]) -> list[dict[str, Any]]:
@@ -208,10 +211,10 @@ class Worker:
         scheduling, and whole problems wherever the schedule keeps them together."""
         workerinput = self.workerinput
         dist = self.assignment.dist if self.assignment else "no"
-        if workerinput is not None and dist == DEALING_SCHEDULE:
+        if workerinput is not None and dist == DEALING_SCHEDULE and self.assignment is not None:
             from .scheduling import costliest_first
 
-            costliest_first(items)
+            costliest_first(items, self.assignment.order)
         samples = [item for item in items if isinstance(item, SampleItem) and item.index >= 0]
         groups: dict[Any, list[Any]] = {}
         if workerinput is None or dist in GROUPING_SCHEDULES:

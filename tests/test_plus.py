@@ -92,6 +92,19 @@ def test_reference_self_check_gives_both_figures(pytester: pytest.Pytester, mode
     assert "expected outputs" not in again.stdout.str()  # read from the cache
 
 
+def test_a_cache_that_cannot_be_written_is_said_and_the_workers_agree(pytester: pytest.Pytester) -> None:
+    """Each process then computes the expected outputs itself, with its own timings of the
+    reference; the order the workers run the problems in (costliest first) is still one, the
+    controller's, so that xdist gets the same collection from each."""
+    write_plus(pytester.path / "problems" / "HumanEvalPlus.jsonl.gz", PLUS_PROBLEMS * 1 + [
+        {**row, "task_id": f"HumanEval/{3 + number}"} for number, row in enumerate(PLUS_PROBLEMS * 3)])
+    (pytester.path / "cache").mkdir()
+    (pytester.path / "cache" / "evalplus").write_text("")  # not a directory: nothing can be written under it
+    result = pytester.runpytest("problems", "-n", "2", f"--passk-cache-dir={pytester.path / 'cache'}")
+    result.assert_outcomes(passed=12)
+    result.stdout.fnmatch_lines(["passk: could not cache the expected outputs in *", "HumanEval+: 12 problems,*100.00%*"])
+
+
 def test_checks_are_cached_by_what_they_are_made_of(pytester: pytest.Pytester) -> None:
     """Other time limits make other checks (cached apart); a checks file that is not whole is built anew."""
     write_plus(pytester.path / "problems" / "HumanEvalPlus.jsonl.gz")
@@ -101,7 +114,7 @@ def test_checks_are_cached_by_what_they_are_made_of(pytester: pytest.Pytester) -
     shorter.assert_outcomes(passed=3)
     checks = sorted((cache / "evalplus").glob("checks-*.json"))
     assert len(checks) == 2
-    assert len({json.loads(path.read_text())["HumanEval/0"][1] for path in checks}) == 2  # deadlines of their own
+    assert len({json.loads(path.read_text())["HumanEval/0"][2] for path in checks}) == 2  # deadlines of their own
     for path in checks:
         path.write_text('{"HumanEval/0": ["def check(candidate):\\n    pass\\n", 1.0]}')  # not every problem's
     again = pytester.runpytest("problems", f"--passk-cache-dir={cache}", "-v")

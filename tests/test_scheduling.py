@@ -30,21 +30,23 @@ def test_problems_are_dealt_round_robin_in_collection_order() -> None:
 
 
 def test_the_costliest_problems_are_dealt_and_run_first() -> None:
-    """HumanEval+'s problems carry the reference's seconds: under xdist the collection is ordered
-    by them before it is dealt, so each worker's long samples start first; samples of one problem
-    stay together, and problems of equal or unknown cost (an ordinary test's) keep their order."""
-    costs = {"T/0": 0.01, "T/1": 7.0, "T/2": None, "T/3": 5.0, "T/4": 0.01}
-    items = [SimpleNamespace(nodeid=f"p.jsonl::{t}[{i}]", problem=SimpleNamespace(cost=c))
-             for t, c in costs.items() for i in range(2)] + [SimpleNamespace(nodeid="tests/test_a.py::test_b")]
-    costliest_first(items)
+    """HumanEval+'s problems carry the reference's seconds: under xdist each worker orders its
+    collection as the controller ranked them (the same order in every worker) before it is dealt,
+    so each worker's long samples start first; samples of one problem stay together, and what the
+    ranking leaves out (unknown cost, an ordinary test) keeps its order, last."""
+    def sample(task: str, index: int) -> SimpleNamespace:
+        return SimpleNamespace(nodeid=f"p.jsonl::{task}[{index}]", problem=SimpleNamespace(suite="P", task_id=task))
+
+    items = [sample(f"T/{t}", i) for t in range(5) for i in range(2)] + [SimpleNamespace(nodeid="tests/test_a.py::test_b")]
+    costliest_first(items, [("P", "T/1"), ("P", "T/3"), ("P", "T/0"), ("P", "T/4")])
     assert [item.nodeid for item in items] == [
         "p.jsonl::T/1[0]", "p.jsonl::T/1[1]", "p.jsonl::T/3[0]", "p.jsonl::T/3[1]", "p.jsonl::T/0[0]",
         "p.jsonl::T/0[1]", "p.jsonl::T/4[0]", "p.jsonl::T/4[1]", "p.jsonl::T/2[0]", "p.jsonl::T/2[1]",
         "tests/test_a.py::test_b"]
     assert scope_owners([item.nodeid for item in items], 2)["p.jsonl::T/3"] == 1  # the second costliest: the other worker
-    unknown = [SimpleNamespace(nodeid=f"p.jsonl::T/{t}[0]", problem=SimpleNamespace(cost=None)) for t in range(3)]
-    costliest_first(unknown)
-    assert [item.nodeid for item in unknown] == ["p.jsonl::T/0[0]", "p.jsonl::T/1[0]", "p.jsonl::T/2[0]"]
+    unranked = [sample(f"T/{t}", 0) for t in range(3)]
+    costliest_first(unranked, [])
+    assert [item.nodeid for item in unranked] == ["p.jsonl::T/0[0]", "p.jsonl::T/1[0]", "p.jsonl::T/2[0]"]
 
 
 def test_mixed_with_ordinary_tests_under_xdist(pytester: pytest.Pytester) -> None:
