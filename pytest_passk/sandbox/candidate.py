@@ -69,7 +69,6 @@ def reliability_guard(evalplus: bool = False) -> None:
 LOG_MARGIN = 1 << 20
 FRAME_MARGIN = 1 << 16
 LOG_RETAINED = 256 << 20
-ENTRY_ENCODER = json.JSONEncoder(separators=plain.SEPARATORS)  # one, not one a logged call (as json.dumps makes)
 MUTABLE = (list, dict, set, bytearray)  # arguments a call may change for the test to see
 IMPORTED_MODULE = re.compile(r"^[ \t]*(?:from|import)[ \t]+([A-Za-z_][\w.]*)", re.MULTILINE)
 
@@ -171,7 +170,7 @@ class Candidate:
             return self.channel.send(message)
         _, exports, redefined, passed = message
         first, *rest = self.log
-        head = json.dumps(["ready", exports, redefined], separators=plain.SEPARATORS)[:-1]
+        head = plain.COMPACT.encode(["ready", exports, redefined])[:-1]
         try:
             self.channel.send_json(f'{head},[{",".join(first)}],{json.dumps(passed)},{len(rest)}]')
         except plain.TooLarge:
@@ -245,10 +244,8 @@ class Candidate:
         if self.log_room <= 0:
             return
         bound = min(self.log_room, plain.LIMIT - LOG_MARGIN - FRAME_MARGIN)
-        text = ENTRY_ENCODER.encode(entry)  # ASCII: its length is its size
-        if len(text) >= bound:
-            text = ENTRY_ENCODER.encode(plain.unpacked(entry))
-        size = len(text) + 1
+        text = plain.to_json(entry, bound - 1)
+        size = len(text) + 1  # ASCII: its length is its size, and a comma
         if size > bound:
             self.log_room = 0
             return

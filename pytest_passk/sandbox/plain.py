@@ -51,6 +51,7 @@ SEPARATORS = (",", ":")
 # function's, an exception class's) reads as one.
 PACKED_TAG = "#"
 TAGGED = {tag: kind for kind, tag in CONTAINERS.items()}
+COMPACT = json.JSONEncoder(separators=SEPARATORS)  # made once: json.dumps with separators makes one each call
 
 
 class NotPlain(Exception):
@@ -171,6 +172,13 @@ def packed(items: Any, tag: str, with_ints: bool) -> list[Any] | None:
         if min(ints) < -EXACT or max(ints) > EXACT:
             return None
     return [PACKED_TAG, tag, binascii.b2a_base64(array.array("d", items), newline=False).decode("ascii"), positions]
+
+
+def to_json(message: Any, bound: int = LIMIT) -> str:
+    """A message (or a log's entry) as compact JSON; spelled out where packed it is longer than
+    ``bound`` characters (ASCII: its length is its size), since small floats take more room packed."""
+    text = COMPACT.encode(message)
+    return COMPACT.encode(unpacked(message)) if len(text) > bound else text
 
 
 def unpacked(value: Any) -> Any:
@@ -319,10 +327,7 @@ class Channel:
     def send(self, message: list[Any]) -> None:
         """Write one message, spelled out if it is over the bound packed; :class:`NotPlain`
         (nothing written) if it is over the bound still."""
-        text = json.dumps(message, separators=SEPARATORS)
-        if len(text) > LIMIT:  # ASCII: its length is its size
-            text = json.dumps(unpacked(message), separators=SEPARATORS)
-        self.send_json(text)
+        self.send_json(to_json(message))
 
     def send_json(self, text: str) -> None:
         """Write one message encoded already (parts of it may have been encoded apart)."""
