@@ -220,40 +220,37 @@ def call_key(name: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> str | 
     call is not logged, and asked live. Equal keys mean the same question; a question keyed
     otherwise on the other side (a set in another order) is asked live, never answered wrongly."""
     try:
-        if all_builtin(args) and (not kwargs or has_builtin_repr(kwargs, 0)):
+        if has_builtin_repr(args, 0) and (not kwargs or has_builtin_repr(kwargs, 0)):
             return f"r{name}:{args!r}{kwargs!r}"
     except (ValueError, RecursionError):  # ValueError: an int too long to write
         pass
     try:
-        return f"t{name}:{json.dumps([KEY_ENCODER.encode(args), KEY_ENCODER.encode(kwargs)])}"
+        return f"t{name}:{COMPACT.encode([KEY_ENCODER.encode(args), KEY_ENCODER.encode(kwargs)])}"
     except (NotPlain, ValueError, RecursionError):
         return None
 
 
-def all_builtin(values: tuple[Any, ...]) -> bool:
-    """Whether each of ``values`` is builtin plain data only: one step for a scalar and for a
-    flat list or tuple of scalars, what nearly every call is made with."""
-    for value in values:
-        kind = type(value)
-        if kind in REPR_SCALARS or (kind in REPR_CONTAINERS and set(map(type, value)) <= REPR_SCALARS):
-            continue
-        if not has_builtin_repr(value, 0):
-            return False
-    return True
-
-
 def has_builtin_repr(value: Any, depth: int) -> bool:
-    """Whether ``value`` is builtin plain data only (no subclass: no repr of the completion's runs)."""
+    """Whether ``value`` is builtin plain data only (no subclass: no repr of the completion's
+    runs); a flat container within it in one step (a call's arguments holding a list of
+    scalars, what nearly every call is made with)."""
     kind = type(value)
     if kind in REPR_SCALARS:
         return True
     if depth > DEPTH:
         return False
     if kind in REPR_CONTAINERS:
-        return set(map(type, value)) <= REPR_SCALARS or all(has_builtin_repr(item, depth + 1) for item in value)
-    if kind is dict:
-        return all(has_builtin_repr(key, depth + 1) and has_builtin_repr(item, depth + 1) for key, item in value.items())
-    return False
+        items = value
+    elif kind is dict:
+        items = (*value, *value.values())
+    else:
+        return False
+    for item in items:
+        kind = type(item)
+        if not (kind in REPR_SCALARS or (kind in REPR_CONTAINERS and set(map(type, item)) <= REPR_SCALARS)
+                or has_builtin_repr(item, depth + 1)):
+            return False
+    return True
 
 
 def describe_type(kind: type) -> str:
