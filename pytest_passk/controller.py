@@ -131,15 +131,16 @@ class Controller:
         # outputs are computed (and cached for the test processes) as they are read.
         assert self.problems_by_path is not None
         dist = str(self.config.getoption("dist", "no"))
+        order = self.cost_ranking()
         if self.settings.model is not None:
             sampling = self.settings.sampling
             self._hand_over(Assignment(None, dist=dist, samples_each=sampling.samples, temperatures=sampling.temperatures,
-                                       order=self.costliest_first()))
+                                       order=order))
             return
         self.plan = self._plan()
-        self._hand_over(Assignment(self.plan, known=self._recorded_verdicts(), dist=dist, order=self.costliest_first()))
+        self._hand_over(Assignment(self.plan, known=self._recorded_verdicts(), dist=dist, order=order))
 
-    def costliest_first(self) -> tuple[tuple[str, str], ...]:
+    def cost_ranking(self) -> tuple[tuple[str, str], ...]:
         """The problems of known cost (HumanEval+'s: the reference's seconds), the costliest first."""
         costed = [(problem.cost, key) for key, problem in self.problems.items() if problem.cost]
         return tuple(key for _, key in sorted(costed, key=lambda pair: -pair[0]))
