@@ -170,7 +170,7 @@ class Candidate:
             return self.channel.send(message)
         _, exports, redefined, passed = message
         first, *rest = self.log
-        head = plain.COMPACT.encode(["ready", exports, redefined])[:-1]
+        head = plain.compact(["ready", exports, redefined])[:-1]
         try:
             self.channel.send_json(f'{head},[{",".join(first)}],{json.dumps(passed)},{len(rest)}]')
         except plain.TooLarge:

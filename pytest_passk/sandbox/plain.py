@@ -25,7 +25,10 @@ import binascii
 import contextlib
 import decimal
 import fractions
+import hashlib
 import json
+import json.encoder
+import marshal
 import os
 import select
 import struct
@@ -52,6 +55,24 @@ SEPARATORS = (",", ":")
 PACKED_TAG = "#"
 TAGGED = {tag: kind for kind, tag in CONTAINERS.items()}
 COMPACT = json.JSONEncoder(separators=SEPARATORS)  # made once: json.dumps with separators makes one each call
+
+
+def _not_serializable(value: Any) -> Any:
+    raise TypeError(f"Object of type {type(value).__name__} is not JSON serializable")
+
+
+def _compact_encoder() -> Callable[[Any], str]:
+    """``COMPACT.encode`` without its per-call set-up (a new C encoder each call, a third of the
+    time of a log entry's encoding): json's C encoder, made once. Trees are built fresh and are
+    never circular, so it keeps no markers. ``COMPACT.encode`` itself where json has no C encoder."""
+    make = getattr(json.encoder, "c_make_encoder", None)
+    if make is None:
+        return COMPACT.encode
+    encode = make(None, _not_serializable, json.encoder.encode_basestring_ascii, None, ":", ",", False, False, True)
+    return lambda value: "".join(encode(value, 0))
+
+
+compact = _compact_encoder()
 
 
 class NotPlain(Exception):
@@ -177,8 +198,8 @@ def packed(items: Any, tag: str, with_ints: bool) -> list[Any] | None:
 def to_json(message: Any, bound: int = LIMIT) -> str:
     """A message (or a log's entry) as compact JSON; spelled out where packed it is longer than
     ``bound`` characters (ASCII: its length is its size), since small floats take more room packed."""
-    text = COMPACT.encode(message)
-    return COMPACT.encode(unpacked(message)) if len(text) > bound else text
+    text = compact(message)
+    return compact(unpacked(message)) if len(text) > bound else text
 
 
 def unpacked(value: Any) -> Any:
@@ -205,41 +226,46 @@ def unpacked_numbers(text: Any, positions: Any) -> list[Any]:
     return numbers
 
 
-# Types whose repr is the builtin one and tells values apart (a str's quotes, a float's every
-# digit, a tuple's parentheses): a call whose arguments hold nothing else is keyed by repr.
-REPR_SCALARS = frozenset({type(None), bool, int, float, str, bytes, complex})
-REPR_CONTAINERS = frozenset({list, tuple, set, frozenset})
+# Types written by marshal as themselves (an int, a float's bits, a tuple apart from a list; no
+# subclass, no bytes-like object written as bytes): a call whose arguments hold nothing else is
+# keyed by their marshal.
+BUILTIN_SCALARS = frozenset({type(None), bool, int, float, str, bytes, complex})
+BUILTIN_CONTAINERS = frozenset({list, tuple, set, frozenset})
 KEY_ENCODER = Encoder(pack=True)  # both sides key alike: no callbacks, no classes of the completion's noted
 
 
 def call_key(name: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> str | None:
-    """What a call is logged under, and looked up by, on both sides of the wall: its name and
-    arguments, as ``repr`` writes them where they are builtin plain data (at C speed, and
-    stricter than ``==``: 1, 1.0 and True differ, so do 0.0 and -0.0), else as their tree (a
-    subclass as its plain base, as it crosses). None for arguments that can't cross: such a
-    call is not logged, and asked live. Equal keys mean the same question; a question keyed
-    otherwise on the other side (a set in another order) is asked live, never answered wrongly."""
+    """What a call is logged under, and looked up by, on both sides of the wall: a digest of
+    its name and arguments, as ``marshal`` (version 2: no back-references, which depend on
+    reference counts) writes them where they are builtin plain data (at C speed, and stricter
+    than ``==``: 1, 1.0 and True differ, so do 0.0 and -0.0), else as their tree (a subclass
+    as its plain base, as it crosses). None for arguments that can't cross: such a call is not
+    logged, and asked live. Equal keys mean the same question; a question keyed otherwise on
+    the other side (a set in another order) is asked live, never answered wrongly. A digest,
+    not the arguments themselves: the log carries a key for every call, and the arguments
+    would be most of its size."""
     try:
-        if has_builtin_repr(args, 0) and (not kwargs or has_builtin_repr(kwargs, 0)):
-            return f"r{name}:{args!r}{kwargs!r}"
-    except (ValueError, RecursionError):  # ValueError: an int too long to write
+        if is_builtin_plain(args, 0) and (not kwargs or is_builtin_plain(kwargs, 0)):
+            return "m" + hashlib.blake2b(marshal.dumps((name, args, kwargs), 2), digest_size=16).hexdigest()
+    except (ValueError, RecursionError):  # ValueError: nested past marshal's depth
         pass
     try:
-        return f"t{name}:{COMPACT.encode([KEY_ENCODER.encode(args), KEY_ENCODER.encode(kwargs)])}"
+        text = compact([name, KEY_ENCODER.encode(args), KEY_ENCODER.encode(kwargs)])
     except (NotPlain, ValueError, RecursionError):
         return None
+    return "t" + hashlib.blake2b(text.encode(), digest_size=16).hexdigest()
 
 
-def has_builtin_repr(value: Any, depth: int) -> bool:
-    """Whether ``value`` is builtin plain data only (no subclass: no repr of the completion's
-    runs); a flat container within it in one step (a call's arguments holding a list of
-    scalars, what nearly every call is made with)."""
+def is_builtin_plain(value: Any, depth: int) -> bool:
+    """Whether ``value`` is builtin plain data only (no subclass, so nothing of the completion's
+    runs, and no bytes-like object that marshal would write as bytes); a flat container within
+    it in one step (a call's arguments holding a list of scalars, what nearly every call is made with)."""
     kind = type(value)
-    if kind in REPR_SCALARS:
+    if kind in BUILTIN_SCALARS:
         return True
     if depth > DEPTH:
         return False
-    if kind in REPR_CONTAINERS:
+    if kind in BUILTIN_CONTAINERS:
         items = value
     elif kind is dict:
         items = (*value, *value.values())
@@ -247,8 +273,8 @@ def has_builtin_repr(value: Any, depth: int) -> bool:
         return False
     for item in items:
         kind = type(item)
-        if not (kind in REPR_SCALARS or (kind in REPR_CONTAINERS and set(map(type, item)) <= REPR_SCALARS)
-                or has_builtin_repr(item, depth + 1)):
+        if not (kind in BUILTIN_SCALARS or (kind in BUILTIN_CONTAINERS and set(map(type, item)) <= BUILTIN_SCALARS)
+                or is_builtin_plain(item, depth + 1)):
             return False
     return True
 
