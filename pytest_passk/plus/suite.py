@@ -84,8 +84,14 @@ def problems_of(config: pytest.Config, path: Path, cache_dir: Path, timing: Plus
     read = config.stash.setdefault(READ_PROBLEMS, {})
     key = path.resolve()
     if key not in read:
-        read[key] = load_problems(path, cache_dir, timing, say)
-        # They live until the session ends: out of the collector's way (HumanEval+'s data is
-        # millions of objects, which every full collection, and pytest's at its end, would walk).
+        # HumanEval+'s data is millions of objects that live until the session ends: the collector
+        # is kept from walking them (with the test process's own) while they are read, and after.
+        enabled = gc.isenabled()
+        gc.disable()
+        try:
+            read[key] = load_problems(path, cache_dir, timing, say)
+        finally:
+            if enabled:
+                gc.enable()
         gc.freeze()
     return read[key]
