@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import textwrap
 import threading
 import time
@@ -186,6 +187,26 @@ def test_results_that_are_not_plain_data_fail_with_a_clear_message() -> None:
         assert verdict is Verdict.FAILED
         assert f"add returned a {what}, not plain data" in message
     assert outcomes[3][0] is Verdict.PASSED
+
+
+HOARDING = Problem(task_id="Hoard/0", prompt="def one():\n", entry_point="one", suite="hoard",
+                   test="import builtins, os\n\n"
+                        "def check(candidate):\n"
+                        "    hoard = builtins.__dict__.setdefault('_passk_hoard', [])\n"
+                        "    hoard.append(b'x' * (80 << 20))  # kept by the process for as long as it lives\n"
+                        "    assert candidate() == 2, f'judge {os.getpid()} holds {len(hoard)}'\n")
+
+
+def test_a_judge_grown_large_is_replaced_after_its_sample() -> None:
+    """Each candidate is a fork of its judge, which costs in proportion to what the judge has
+    mapped: one grown past the fork server's limit is replaced after its sample, and the next
+    sample's judge is a new one, holding nothing of the last one's."""
+    outcomes = runner_verdicts(HOARDING, ["    return 1\n"] * 8)
+    assert [verdict for verdict, _ in outcomes] == [Verdict.FAILED] * 8
+    held = [re.search(r"judge (\d+) holds (\d+)", message) for _, message in outcomes]
+    assert None not in held, outcomes
+    assert [match.group(2) for match in held if match] == ["1"] * 8
+    assert len({match.group(1) for match in held if match}) == 8
 
 
 def test_a_result_over_the_bound_fails() -> None:

