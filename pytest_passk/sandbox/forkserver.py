@@ -97,8 +97,8 @@ class JudgeSlot:
                     os.setpriority(os.PRIO_PROCESS, pid, SLOW_NICENESS if demoted else 0)
 
     def retire_judge(self) -> None:
-        """Let the judge go, its sample done: it ends its waiting candidate and exits at the end
-        of its input (reaped later, by :func:`reap_orphans`); the slot's next sample gets a new one."""
+        """Let the judge go, its sample done: at the end of its input it ends its waiting
+        candidate and exits (reaped later, by :func:`reap_orphans`); the slot's next sample gets a new one."""
         for fd in (self.requests, self.replies):
             with contextlib.suppress(OSError):
                 os.close(fd)
@@ -110,23 +110,19 @@ class JudgeSlot:
         """Kill the judge and its candidate (the judge's child, found while the judge lives; in a
         PID namespace, killing its process 1 also ends what it started elsewhere); reap the judge
         (the candidate, orphaned, is this process's to reap: see :func:`reap_orphans`)."""
-        for pid in (*children(self.pid), self.pid):
+        judge_pid = self.pid
+        for pid in (*children(judge_pid), judge_pid):
             with contextlib.suppress(OSError):
                 os.killpg(pid, signal.SIGKILL)
             with contextlib.suppress(OSError):
                 os.kill(pid, signal.SIGKILL)
-        for fd in (self.requests, self.replies):
-            with contextlib.suppress(OSError):
-                os.close(fd)
-        status = reaped.pop(self.pid, None)
+        self.retire_judge()
+        status = reaped.pop(judge_pid, None)
         if status is None:
             try:
-                _, status = os.waitpid(self.pid, 0)
+                _, status = os.waitpid(judge_pid, 0)
             except ChildProcessError:
                 status = 0
-        self.pid, self.requests, self.replies = 0, -1, -1
-        self.inbox = wire.FrameBuffer()
-        self.defined.clear()
         return status
 
 
