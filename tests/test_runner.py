@@ -18,13 +18,13 @@ def test_a_flood_of_instantly_failing_samples_does_not_deadlock() -> None:
     """Thousands of samples submitted before any reply is read, at a pace (as pytest's own
     work between items sets it) at which the replies (long failure messages) outgrow the
     reply pipe many times over while requests are still being written."""
-    samples = 3000
+    samples = 1200  # submitted over 1.5 s at least: some 250 replies (125 KB) come back meanwhile
     runner = SampleRunner(Limits(timeout=3.0), parallel=2, deduplicate=False, isolation="basic")
     outcomes: list[SampleRecord] = []
 
     def drive() -> None:
         for key in range(samples):
-            if key % 10 == 0:
+            if key % 4 == 0:
                 time.sleep(0.005)
             runner.submit(key, FLOOD_PROBLEM, key, f"    raise ValueError('{key:05d}' + 'x' * 400)\n")
         outcomes.extend(runner.result(key) for key in range(samples))
