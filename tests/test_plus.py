@@ -96,7 +96,7 @@ def test_a_cache_that_cannot_be_written_is_said_and_the_workers_agree(pytester: 
     """Each process then computes the expected outputs itself, with its own timings of the
     reference; the order the workers run the problems in (costliest first) is still one, the
     controller's, so that xdist gets the same collection from each."""
-    write_plus(pytester.path / "problems" / "HumanEvalPlus.jsonl.gz", PLUS_PROBLEMS * 1 + [
+    write_plus(pytester.path / "problems" / "HumanEvalPlus.jsonl.gz", PLUS_PROBLEMS + [
         {**row, "task_id": f"HumanEval/{3 + number}"} for number, row in enumerate(PLUS_PROBLEMS * 3)])
     (pytester.path / "cache").mkdir()
     (pytester.path / "cache" / "evalplus").write_text("")  # not a directory: nothing can be written under it

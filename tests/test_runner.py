@@ -15,7 +15,7 @@ FLOOD_PROBLEM = Problem(task_id="Flood/0", prompt="def f():\n", entry_point="f",
 
 
 def test_a_flood_of_instantly_failing_samples_does_not_deadlock() -> None:
-    """Thousands of samples submitted before any reply is read, at a pace (as pytest's own
+    """Over a thousand samples submitted before any reply is read, at a pace (as pytest's own
     work between items sets it) at which the replies (long failure messages) outgrow the
     reply pipe many times over while requests are still being written."""
     samples = 1200  # submitted over 1.5 s at least: some 250 replies (125 KB) come back meanwhile
