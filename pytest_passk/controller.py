@@ -287,7 +287,7 @@ class Controller:
         return known
 
     def pytest_report_header(self, config: pytest.Config) -> list[str] | None:
-        return header_lines(self.isolation) or None
+        return header_lines(self.isolation, local_test_processes(config)) or None
 
     # -- during the run -------------------------------------------------------------
 
@@ -429,6 +429,20 @@ class GateExitStatus:
             return  # interrupted, a usage error, or the harness failed: pytest's own status says so
         passed = controller.summaries and controller.gates.passed
         session.exitstatus = pytest.ExitCode.OK if passed else GATE_FAILED
+
+
+def local_test_processes(config: pytest.Config) -> int:
+    """The processes on this machine that run samples: xdist's ``popen`` workers (``-n``,
+    ``--tx 4*popen``), or this one without xdist."""
+    specs = getattr(config.option, "tx", None) or []
+    if getattr(config.option, "dist", "no") == "no" or not specs:
+        return 1
+    count = 0
+    for spec in specs:
+        times, _, gateway = spec.rpartition("*") if "*" in spec.split("//")[0] else ("1", "", spec)
+        if gateway.split("//")[0] == "popen" and times.isdigit():
+            count += int(times)
+    return count
 
 
 class XdistController:

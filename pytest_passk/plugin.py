@@ -5,12 +5,14 @@ that runs samples (both in one process without xdist)."""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
 
 from .arguments import reconsider_rootdir
 from .controller import CONTROLLER_KEY, Controller, GateExitStatus, XdistController
+from .cpus import usable_cpus
 from .items import ProblemFile
 from .options import SETTINGS_KEY, add_options, read_settings
 from .problems import is_problem_file
@@ -25,6 +27,22 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 def pytest_load_initial_conftests(early_config: pytest.Config, parser: pytest.Parser, args: list[str]) -> None:
     """``--passk-completions FILE`` must root the run where ``--passk-completions=FILE`` does."""
     reconsider_rootdir(early_config, parser, args)
+    # Before xdist's pytest_cmdline_main asks how many workers -n auto means.
+    manager = early_config.pluginmanager
+    if manager.hasplugin("xdist") and not manager.hasplugin("passk-xdist-auto"):
+        manager.register(XdistAutoWorkers(), "passk-xdist-auto")
+
+
+class XdistAutoWorkers:
+    """``-n auto``: a worker for each CPU this run may use (xdist counts the machine's with psutil
+    where it is installed, whatever the CPU affinity or quota), unless
+    ``PYTEST_XDIST_AUTO_NUM_WORKERS`` says otherwise."""
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_xdist_auto_num_workers(self, config: pytest.Config) -> int | None:
+        if os.environ.get("PYTEST_XDIST_AUTO_NUM_WORKERS"):
+            return None  # xdist's own implementation reads it
+        return usable_cpus()
 
 
 def pytest_configure(config: pytest.Config) -> None:

@@ -18,6 +18,7 @@ from typing import Any, Literal
 import pytest
 
 from .batches import sample_row
+from .cpus import samples_at_once
 from .items import ProblemItem, SampleItem, by_problem
 from .lookahead import Lookahead
 from .options import Settings
@@ -194,7 +195,7 @@ class Worker:
             self._runner = SampleRunner(
                 settings.limits,
                 settings.env_passthrough,
-                max(1, (os.cpu_count() or 1) // workers),
+                samples_at_once(workers),
                 settings.deduplicate,
                 isolation=settings.isolation,
                 known=self.settled().known,

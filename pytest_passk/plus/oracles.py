@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
+from ..cpus import usable_cpus
 from ..problems import Problem, ProblemFileError
 from ..sandbox import plain
 from ..sources.cache import replace_json
@@ -130,7 +131,7 @@ class ExpectedOutputs:
         results: dict[str, Any] = {}
         with tempfile.TemporaryDirectory(prefix="passk-reference-") as scratch:
             children = []
-            for number, share in enumerate(_split(tasks, os.cpu_count() or 1)):
+            for number, share in enumerate(_split(tasks, usable_cpus())):
                 given, out = Path(scratch, f"tasks-{number}.json"), Path(scratch, f"outputs-{number}.json")
                 given.write_text(json.dumps(share), encoding="utf-8")
                 child = subprocess.Popen([sys.executable, "-m", "pytest_passk.plus.reference", str(given), str(out)],

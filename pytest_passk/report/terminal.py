@@ -7,6 +7,7 @@ from typing import Any, Iterable
 
 import pytest
 
+from ..cpus import describe_cpus
 from ..gates import GateVerdicts
 from ..sandbox.runner import IsolationReport
 from ..scoring.study import BestTemperature, best_temperatures
@@ -23,8 +24,13 @@ PAPER_METRICS = (("pass@1_mean_logprob", "pass@1 by mean log-p"), ("pass@1_sum_l
 COMPARISONS_LISTED = 8  # problems named per line of the baseline comparison
 
 
-def header_lines(isolation: IsolationReport | None) -> list[str]:
-    return [f"passk isolation: {isolation.description}"] if isolation is not None else []
+def header_lines(isolation: IsolationReport | None, local_processes: int) -> list[str]:
+    """The sandbox's layers, and the CPUs the samples run on here (none where every test
+    process is on another host)."""
+    lines = [f"passk isolation: {isolation.description}"] if isolation is not None else []
+    if local_processes:
+        lines.append(f"passk cpus: {describe_cpus(local_processes)}")
+    return lines
 
 
 def resume_line(resumed: int) -> str:
