@@ -55,8 +55,11 @@ def reference_samples(data: Path, directory: Path) -> Path:
     return path
 
 
-def evalplus_verdicts(python: str, samples: Path, data: Path, workers: int) -> tuple[float, dict[tuple[str, int], tuple[bool, bool]]]:
-    work = samples.parent / "evalplus"
+def evalplus_verdicts(python: str, samples: Path, data: Path, workers: int,
+                      scratch: Path) -> tuple[float, dict[tuple[str, int], tuple[bool, bool]]]:
+    """EvalPlus's verdicts on a copy of ``samples`` under ``scratch``: it writes its results
+    beside the file it is given, which must not be the user's data directory."""
+    work = scratch / "evalplus"
     work.mkdir(exist_ok=True)
     copy = work / samples.name
     shutil.copy(samples, copy)
@@ -106,7 +109,7 @@ def main() -> None:
             passed = sample["verdict"] == "passed"
             ours[(sample["task_id"], sample["index"])] = (passed or sample["message"].startswith(PLUS_FAILURE), passed)
         print("evalplus.evaluate:")
-        seconds, theirs = evalplus_verdicts(args.evalplus, samples, data, args.workers)
+        seconds, theirs = evalplus_verdicts(args.evalplus, samples, data, args.workers, directory)
         base = sum(ours[key][0] == theirs[key][0] for key in theirs)
         both = sum(ours[key][1] == theirs[key][1] for key in theirs)
         print(f"EvalPlus {seconds:.1f} s (its expected outputs from its own cache once it has them); pytest-passk {plus:.1f} s "
