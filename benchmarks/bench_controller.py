@@ -44,14 +44,15 @@ def pytest_sessionfinish(session):
     else:
         config._passk_cpu_spent = spent
 
-def pytest_runtest_logreport(report):
-    global _first, _last, _reports
-    if report.when == "call":  # in the controller: every sample's, from any worker
-        now = time.perf_counter()
-        _first, _last, _reports = _first or now, now, _reports + 1
-
 _first = _last = 0.0
 _reports = 0
+
+if os.environ.get("PASSK_CPU_PROBE_RATE"):  # only where asked: it adds to the controller's CPU
+    def pytest_runtest_logreport(report):
+        global _first, _last, _reports
+        if report.when == "call":  # in the controller: every sample's, from any worker
+            now = time.perf_counter()
+            _first, _last, _reports = _first or now, now, _reports + 1
 
 def pytest_testnodedown(node, error):
     node.config._passk_workers = getattr(node.config, "_passk_workers", []) + [node.workeroutput.get("passk_cpu")]
@@ -84,9 +85,10 @@ class Measurement:
 
 
 def measure(samples: Path, workers: int, directory: Path, dedup: bool = False,
-            cpus: set[int] | None = None) -> Measurement:
+            cpus: set[int] | None = None, rate: bool = False) -> Measurement:
     """``pytest -n WORKERS`` over ``samples`` with the CPU probe loaded (``cpus``: the run
-    pinned to those CPUs, as a SLURM job or a container pins it)."""
+    pinned to those CPUs, as a SLURM job or a container pins it; ``rate``: the samples'
+    reports timed too, for :attr:`Measurement.steady_rate`)."""
     count = sum(1 for line in samples.read_text().splitlines() if line.strip())
     (directory / "passk_cpu_probe.py").write_text(PROBE)
     out = directory / "cpu.json"
@@ -94,6 +96,8 @@ def measure(samples: Path, workers: int, directory: Path, dedup: bool = False,
     env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [str(directory), os.environ.get("PYTHONPATH")])),
                PASSK_CPU_PROBE_OUT=str(out))
     env.pop("PYTEST_XDIST_AUTO_NUM_WORKERS", None)
+    if rate:
+        env["PASSK_CPU_PROBE_RATE"] = "1"
     command = [sys.executable, "-m", "pytest", str(ROOT / "problems" / "HumanEval.suite.toml"), "-q", "--no-header",
                "-p", "no:cacheprovider", "-p", "passk_cpu_probe", "-n", str(workers),
                f"--passk-completions={samples}", f"--rootdir={ROOT}", f"--passk-cache-dir={directory / 'cache'}",

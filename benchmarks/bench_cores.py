@@ -43,7 +43,7 @@ def main() -> None:
         print(f"{'CPUs':>5} {'wall':>8} {'samples/s':>10} {'a CPU':>7} {'speed-up':>9} {'controller':>16}")
         first = None
         for count in plan:
-            run = measure(samples, count, directory, cpus=set(available[:count]))
+            run = measure(samples, count, directory, cpus=set(available[:count]), rate=True)
             rate = run.steady_rate
             first = first or rate
             print(f"{count:>5} {run.wall:>7.1f}s {rate:>10.0f} {rate / count:>7.0f} {rate / first:>8.2f}x "

@@ -92,3 +92,10 @@ def test_a_run_pinned_to_one_cpu_sizes_itself_by_it(pytester: pytest.Pytester, t
     again.stdout.fnmatch_lines([f"passk cpus: 1 of {one_cpu} CPUs usable (CPU affinity: 1); 1 sample at once in each of 2 test processes",
                                 "created: 2/2 workers*"])
     again.assert_outcomes(passed=2, failed=1, skipped=1)  # Toy/2 has neither a completion nor a reference
+
+
+def test_a_run_of_ordinary_tests_has_no_passk_header(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(test_ordinary="def test_one():\n    assert True\n")
+    result = pytester.runpytest()
+    result.assert_outcomes(passed=1)
+    assert not [line for line in result.stdout.lines if line.startswith("passk")]

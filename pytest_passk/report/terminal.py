@@ -25,9 +25,11 @@ COMPARISONS_LISTED = 8  # problems named per line of the baseline comparison
 
 
 def header_lines(isolation: IsolationReport | None, local_processes: int) -> list[str]:
-    """The sandbox's layers, and the CPUs the samples run on here (none where every test
-    process is on another host)."""
-    lines = [f"passk isolation: {isolation.description}"] if isolation is not None else []
+    """Where samples run (``isolation`` None: none do): the sandbox's layers, and the CPUs
+    they run on here (not where every test process is on another host)."""
+    if isolation is None:
+        return []
+    lines = [f"passk isolation: {isolation.description}"]
     if local_processes:
         lines.append(f"passk cpus: {describe_cpus(local_processes)}")
     return lines
