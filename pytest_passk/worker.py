@@ -9,7 +9,6 @@ submits samples to its sandbox runner far ahead of the item that reports them (s
 from __future__ import annotations
 
 import dataclasses
-import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path

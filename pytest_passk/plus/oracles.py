@@ -11,7 +11,6 @@ from __future__ import annotations
 import hashlib
 import json
 import marshal
-import os
 import subprocess
 import sys
 import tempfile
