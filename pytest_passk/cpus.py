@@ -13,7 +13,7 @@ import math
 import os
 from pathlib import Path
 
-from .sandbox.isolation import read_mounts
+from .sandbox.isolation import cgroup_paths, read_mounts
 
 __all__ = ["cgroup_cpu_quota", "describe_cpus", "samples_at_once", "usable_cpus"]
 
@@ -28,28 +28,28 @@ def affinity() -> int:
 
 def usable_cpus() -> int:
     """The CPUs this process may run on, no more than its cgroups' CPU quota; at least 1."""
-    count = affinity()
-    quota = cgroup_cpu_quota()
-    if quota is not None:
-        count = min(count, math.ceil(quota))
-    return max(1, count)
+    return within_quota(affinity(), cgroup_cpu_quota())
 
 
-def samples_at_once(processes: int) -> int:
+def within_quota(pinned: int, quota: float | None) -> int:
+    return max(1, pinned if quota is None else min(pinned, math.ceil(quota)))
+
+
+def samples_at_once(processes: int, usable: int | None = None) -> int:
     """Samples each of ``processes`` test processes on this machine runs side by side."""
-    return max(1, usable_cpus() // max(1, processes))
+    return max(1, (usable_cpus() if usable is None else usable) // max(1, processes))
 
 
 def describe_cpus(processes: int) -> str:
     """What the run may use here, and why it is fewer than the machine's CPUs where it is."""
     machine, pinned, quota = os.cpu_count() or 1, affinity(), cgroup_cpu_quota()
-    usable = usable_cpus()
+    usable = within_quota(pinned, quota)
     limits = [f"CPU affinity: {pinned}"] if pinned < machine else []
     if quota is not None and math.ceil(quota) < machine:
         limits.append(f"cgroup CPU quota: {quota:g}")
     why = f" ({', '.join(limits)})" if usable < machine else ""
     spread = f"each of {processes} test processes" if processes > 1 else "the test process"
-    at_once = samples_at_once(processes)
+    at_once = samples_at_once(processes, usable)
     return f"{usable} of {machine} CPUs usable{why}; {at_once} sample{'s' if at_once > 1 else ''} at once in {spread}"
 
 
@@ -60,37 +60,32 @@ def cgroup_cpu_quota(memberships: str | None = None,
     where nothing limits it or nothing can be read. ``memberships`` and ``mounts``: this
     process's ``/proc/self/cgroup`` and mount table, read where not given."""
     try:
-        lines = (Path("/proc/self/cgroup").read_text() if memberships is None else memberships).splitlines()
+        paths = cgroup_paths(memberships)
         mounts = read_mounts() if mounts is None else mounts
     except (OSError, ValueError, IndexError):
         return None
     tightest: float | None = None
-    for line in lines:
-        _, controllers, path = (line.split(":", 2) + ["", ""])[:3]
-        if not path:
+    hierarchies = [("", "cgroup2", lambda options: True, read_v2_quota),
+                   ("cpu", "cgroup", lambda options: "cpu" in options.split(","), read_v1_quota)]
+    for controller, kind, has_controller, read in hierarchies:
+        path = paths.get(controller)
+        mount = next(((point, root) for point, root, _, fstype, options in mounts
+                      if fstype == kind and has_controller(options)), None)
+        if path is None or mount is None:
             continue
-        if controllers == "":
-            found = [(point, root) for point, root, _, fstype, _ in mounts if fstype == "cgroup2"]
-            read = read_v2_quota
-        elif "cpu" in controllers.split(","):
-            found = [(point, root) for point, root, _, fstype, options in mounts
-                     if fstype == "cgroup" and "cpu" in options.split(",")]
-            read = read_v1_quota
-        else:
-            continue
-        for point, root in found[:1]:
-            # The mount shows the hierarchy from ``root`` down (a container's own cgroup, say).
-            if not (root == "/" or path == root or path.startswith(root.rstrip("/") + "/")):
-                continue  # this process's cgroup is not in what the mount shows
-            top = Path(point).resolve()
-            directory = (top / os.path.relpath(path, root)).resolve()
-            while directory.is_relative_to(top):
-                quota = read(directory)
-                if quota is not None and (tightest is None or quota < tightest):
-                    tightest = quota
-                if directory == top:
-                    break
-                directory = directory.parent
+        point, root = mount
+        # The mount shows the hierarchy from ``root`` down (a container's own cgroup, say).
+        if not (root == "/" or path == root or path.startswith(root.rstrip("/") + "/")):
+            continue  # this process's cgroup is not in what the mount shows
+        top = Path(point).resolve()
+        directory = (top / os.path.relpath(path, root)).resolve()
+        while directory.is_relative_to(top):
+            quota = read(directory)
+            if quota is not None and (tightest is None or quota < tightest):
+                tightest = quota
+            if directory == top:
+                break
+            directory = directory.parent
     return tightest
 
 

@@ -207,14 +207,24 @@ class CgroupSlots:
         os.close(self.base)
 
 
+def cgroup_paths(memberships: str | None = None) -> dict[str, str]:
+    """controller -> this process's cgroup in its v1 hierarchy, and "" -> its v2 cgroup, from
+    ``/proc/self/cgroup`` (or ``memberships``, text of that form)."""
+    if memberships is None:
+        with open("/proc/self/cgroup") as lines:
+            memberships = lines.read()
+    paths = {}
+    for line in memberships.splitlines():
+        fields = line.split(":", 2)
+        if len(fields) == 3 and fields[2]:
+            for controller in fields[1].split(","):
+                paths[controller] = fields[2]
+    return paths
+
+
 def own_cgroups() -> dict[str, tuple[str, str]]:
     """controller -> (mount point of its v1 hierarchy, this process's cgroup in it)."""
-    paths = {}
-    with open("/proc/self/cgroup") as lines:
-        for line in lines:
-            _, controllers, path = line.rstrip("\n").split(":", 2)
-            for controller in controllers.split(","):
-                paths[controller] = path
+    paths = cgroup_paths()
     found = {}
     for point, root, _, fstype, options in read_mounts():
         if fstype != "cgroup" or root != "/":
