@@ -146,3 +146,31 @@ def test_demoted_samples_get_their_priority_back_once_none_waits() -> None:
         os.close(writing)
         server.requests.close()
         os.rmdir(server.tmproot)
+
+
+def test_a_slow_honest_sample_among_hanging_ones_on_a_busy_core_passes() -> None:
+    """The time a sample waits for a CPU does not count against its timeout, so one that needs
+    40% of its timeout in CPU passes (as in the reference evaluator, which gives it a core)
+    while hanging samples start beside it, time out, and a stream of fast ones follows, all on
+    one core. The last hanging sample to start, once no slot was free, was never demoted: at
+    16 times the others' CPU weight it timed this one out (at the 3-timeout cap)."""
+    fast, hangs = 300, 3  # the slow sample and the hanging ones fill the four slots
+    pinned = os.sched_getaffinity(0)
+    os.sched_setaffinity(0, {min(pinned)})  # inherited by the fork server and its samples
+    runner = SampleRunner(Limits(timeout=1.0), parallel=1, deduplicate=False)
+    busy = "    return a + b\nimport time\nstart = time.process_time()\nwhile time.process_time() - start < {}:\n    pass\n"
+    try:
+        runner.submit("slow", ADD_PROBLEM, 0, busy.format(0.4))
+        for index in range(hangs):
+            runner.submit(("hang", index), ADD_PROBLEM, 1 + index, busy.format("float('inf')"))
+        for index in range(fast):
+            runner.submit(("fast", index), ADD_PROBLEM, 1 + hangs + index, "    return a + b\n")
+        slow = runner.result("slow")
+        hanging = [runner.result(("hang", index)).verdict for index in range(hangs)]
+        streamed = [runner.result(("fast", index)).verdict for index in range(fast)]
+    finally:
+        runner.close()
+        os.sched_setaffinity(0, pinned)
+    assert slow.verdict is Verdict.PASSED, slow.message
+    assert hanging == [Verdict.TIMEOUT] * hangs
+    assert streamed == [Verdict.PASSED] * fast

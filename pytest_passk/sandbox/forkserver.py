@@ -285,16 +285,20 @@ class Server:
             del self.outbox[:written]
 
     def may_start(self) -> bool:
-        if not self.queue or not self.free_slots:
+        """Whether the next waiting sample may start now. Samples running long while others wait
+        are demoted even when no slot is free: the long ones then share the CPU alike (the last
+        to start, left at full weight, took the core from a slow honest one demoted before it,
+        and timed it out)."""
+        if not self.queue:
             return False
         if len(self.running) < self.parallel:
-            return True
+            return bool(self.free_slots)
         now = time.monotonic()
         slow = [slot for slot in self.running.values() if now - slot.started > OVERLAP_AFTER_S]
         for slot in slow:
             if not slot.demoted:
                 slot.set_demoted(self.confinement, True)
-        return len(slow) == len(self.running)
+        return bool(self.free_slots) and len(slow) == len(self.running)
 
     def restore_priorities(self) -> None:
         """With no sample waiting, the running ones get their full priority back (see
