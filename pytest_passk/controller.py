@@ -14,6 +14,7 @@ from __future__ import annotations
 import dataclasses
 import datetime
 import time
+from collections import Counter
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -23,6 +24,7 @@ import pytest
 from . import __version__
 from .batches import BATCH_CHANNELS, RUN_SESSION, WorkerChannel
 from .gates import GATE_FAILED, Baseline, GateError, GateVerdicts, judge
+from .hosts import LOCAL, host_of, processes_by_host
 from .items import SampleItem
 from .options import Settings, check_output_paths
 from .plus.figures import base_records
@@ -432,17 +434,12 @@ class GateExitStatus:
 
 
 def local_test_processes(config: pytest.Config) -> int:
-    """The processes on this machine that run samples: xdist's ``popen`` workers (``-n``,
-    ``--tx 4*popen``), or this one without xdist."""
+    """The processes on this machine that run samples: xdist's workers here (``-n``,
+    ``--tx 4*popen``, a socket on the loopback), or this one without xdist."""
     specs = getattr(config.option, "tx", None) or []
     if getattr(config.option, "dist", "no") == "no" or not specs:
         return 1
-    count = 0
-    for spec in specs:
-        times, _, gateway = spec.rpartition("*") if "*" in spec.split("//")[0] else ("1", "", spec)
-        if gateway.split("//")[0] == "popen" and times.isdigit():
-            count += int(times)
-    return count
+    return processes_by_host(specs)[LOCAL]
 
 
 class XdistController:
@@ -451,6 +448,7 @@ class XdistController:
     def __init__(self, controller: Controller) -> None:
         self.controller = controller
         self._problem_files: dict[str, bytes] | None = None
+        self._host_processes: Counter[str] | None = None  # workers a machine runs, by host_of
         # A model run's channels to the workers, on which each gets the samples once drawn.
         self.deliveries: list[Any] = []
 
@@ -477,6 +475,10 @@ class XdistController:
         if not spec.popen or spec.chdir:  # another host, or another directory: the problems travel too (no rsync)
             assignment = dataclasses.replace(assignment, problem_files=self.problem_files())
         workerinput = node.workerinput[WORKERINPUT_KEY] = assignment.to_workerinput()
+        # Its share of its own machine's CPUs: the workers there, not in the run.
+        if self._host_processes is None:
+            self._host_processes = processes_by_host(self.controller.config.option.tx)
+        workerinput["host_processes"] = self._host_processes[host_of(spec)]
         if assignment.dist == DEALING_SCHEDULE:  # the worker's problems' records come back on this
             results = node.gateway.newchannel()
             self.controller.config.stash.setdefault(BATCH_CHANNELS, {})[node] = WorkerChannel(results)

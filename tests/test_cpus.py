@@ -10,6 +10,7 @@ from typing import Iterator
 import pytest
 
 from pytest_passk import cpus
+from pytest_passk.hosts import LOCAL, processes_by_host
 
 from .conftest import Completions, read_report
 
@@ -99,3 +100,11 @@ def test_a_run_of_ordinary_tests_has_no_passk_header(pytester: pytest.Pytester) 
     result = pytester.runpytest()
     result.assert_outcomes(passed=1)
     assert not [line for line in result.stdout.lines if line.startswith("passk")]
+
+
+def test_workers_count_the_workers_of_their_own_machine() -> None:
+    """A worker's share of the CPUs is of its own machine's: the workers there, from xdist's specs."""
+    specs = ["popen", "popen", "8*socket=host1:8888", "8*socket=host2:8888", "socket=127.0.0.1:9000",
+             "2*ssh=me@host1", "popen//via=gw0"]
+    assert processes_by_host(specs) == {LOCAL: 3, "host1": 10, "host2": 8, "via=gw0": 1}
+    assert processes_by_host(["popen"] * 4) == {LOCAL: 4}  # -n 4, as xdist expands it
