@@ -306,7 +306,7 @@ def test_arguments_changed_in_place_and_exceptions_come_back_to_the_test() -> No
 def judge_a_fake_candidate(confined_after: float | None, timeout: float) -> tuple[Verdict, str]:
     """One sample through a judge, against a candidate played by a thread: confined (it says so)
     after ``confined_after`` seconds, or never (None); then it answers ``add`` rightly at once."""
-    from pytest_passk.sandbox import program, wire
+    from pytest_passk.sandbox import isolation, program, wire
     from pytest_passk.sandbox.judge import JudgeProcess, Waiting
 
     to_candidate, from_candidate = os.pipe(), os.pipe()
@@ -325,7 +325,7 @@ def judge_a_fake_candidate(confined_after: float | None, timeout: float) -> tupl
 
     player = threading.Thread(target=play_candidate, daemon=True)
     player.start()
-    judge = JudgeProcess(-1, -1, 0, "/tmp", None)
+    judge = JudgeProcess(-1, -1, 0, "/tmp", isolation.Confinement("basic", 0, 1, frozenset(), ()))  # never set up
     judge.problems[0] = program.ProblemCode(ADD.prompt, ADD.test, ADD.entry_point)
     waiting = Waiting(os.getpid(), from_candidate[0], to_candidate[1], "/nonexistent", {0})
     try:

@@ -467,6 +467,10 @@ class Confinement:
         if status != 0:
             raise OSError(errno.EPERM, f"{getattr(action, '__name__', 'probe')} failed in a child")
 
+    def sample_forks(self) -> bool:
+        """Whether a sample forks once more on entering (its own PID namespace, without real root)."""
+        return self.pid_namespace_in_sample and self.in_force("pid-namespace")
+
     def before_fork(self) -> None:
         """The next child starts a PID namespace of its own."""
         if self.own_pid_namespace >= 0:
@@ -492,7 +496,7 @@ class Confinement:
             os.write(cgroup.procs[slot], b"0")
         if self.in_force("parent-death"):
             self.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
-        if self.pid_namespace_in_sample and self.in_force("pid-namespace"):
+        if self.sample_forks():
             self._enter_pid_namespace()  # before RLIMIT_NPROC, which counts every process of the user
         if self.memory > 0:
             resource.setrlimit(resource.RLIMIT_AS, (self.memory, self.memory))

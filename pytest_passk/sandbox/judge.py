@@ -282,8 +282,10 @@ class Deadline:
     at most ``STARVED_LIMIT`` timeouts in all. A sample that sleeps or blocks waits for no CPU:
     it times out at ``timeout``, as there."""
 
-    def __init__(self, started: float, timeout: float, pid: int) -> None:
-        self.started, self.timeout, self.pid = started, timeout, pid
+    def __init__(self, started: float, timeout: float, pid: int, forked: bool = False) -> None:
+        # forked: the sample entered its own PID namespace, and runs in the candidate's one
+        # child (see isolation's _enter_pid_namespace); the candidate itself only waits for it.
+        self.started, self.timeout, self.pid, self.forked = started, timeout, pid, forked
 
     def remaining(self) -> float:
         elapsed = time.monotonic() - self.started
@@ -293,9 +295,13 @@ class Deadline:
         return min(left + self.waited_for_cpu(), STARVED_LIMIT * self.timeout - elapsed)
 
     def waited_for_cpu(self) -> float:
-        """Seconds the candidate spent runnable but not running (``/proc/PID/schedstat``)."""
+        """Seconds the sample's process spent runnable but not running (``/proc/PID/schedstat``)."""
         try:
-            with open(f"/proc/{self.pid}/schedstat") as stats:
+            pid = self.pid
+            if self.forked:
+                with open(f"/proc/{pid}/task/{pid}/children") as listing:
+                    pid = int(listing.read().split()[0])
+            with open(f"/proc/{pid}/schedstat") as stats:
                 return int(stats.read().split()[1]) / 1e9
         except (OSError, ValueError, IndexError):
             return 0.0
@@ -402,7 +408,8 @@ class JudgeProcess:
                 # time out an honest sample.
                 if judge.receive() != ["confined"]:
                     raise plain.Malformed("a candidate that did not say it was confined")
-                channel.remaining = Deadline(time.monotonic(), request.timeout, running.pid).remaining
+                channel.remaining = Deadline(time.monotonic(), request.timeout, running.pid,
+                                             self.confinement.sample_forks()).remaining
                 channel.expired = program.TimeoutException
                 fields = None if request.problem in running.problems else problem.fields()
                 channel.send(["sample", request.problem, request.completion, request.timeout, fields])
