@@ -189,9 +189,9 @@ class Worker:
         """This process's runner, started on first use."""
         if self._runner is None:
             settings = self.settings
-            # Each process that runs samples gets its share of its machine's cores for them.
-            workerinput = self.workerinput or {}
-            workers = int(workerinput.get(WORKERINPUT_KEY, {}).get("host_processes") or workerinput.get("workercount", 1))
+            # Each process that runs samples gets its share of its machine's cores for them: an
+            # xdist worker counts the workers on its machine (the controller tells each).
+            workers = int(self.workerinput[WORKERINPUT_KEY]["host_processes"]) if self.workerinput else 1
             self._runner = SampleRunner(
                 settings.limits,
                 settings.env_passthrough,
